@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * On-disk image format, version 1 (see docs/image-format.md).
+ *
+ * Layout of an image file:
+ *
+ *   offset 0      struct ckpt_header, padded to one page
+ *   page 1 ...    page data: runs of whole pages, each run page-aligned
+ *   after data    metadata sections (proc, threads, regions, runs, fds,
+ *                 timers, strings, plugin blobs), 8-byte aligned
+ *   at the end    the section table: header.nr_sections x ckpt_section
+ *
+ * All integers are little-endian (the image is only restored on the
+ * architecture recorded in the header). Every section carries an XXH3-64
+ * hash; each page run carries its own hash so that a run can be checked
+ * when it is read. The header hash covers the header; the table hash
+ * covers the section table.
+ */
+#ifndef CKPT_IMAGE_H
+#define CKPT_IMAGE_H
+
+#include <stdint.h>
+
+#define CKPT_MAGIC		"CKPTIMG\0"
+#define CKPT_MAGIC_LEN		8
+#define CKPT_IMAGE_VERSION	1
+#define CKPT_ARCH_X86_64	62	/* EM_X86_64 */
+#define CKPT_PAGE_SIZE		4096u
+
+enum ckpt_section_type {
+	CKPT_SEC_PROC = 1,	/* struct ckpt_proc, exactly one */
+	CKPT_SEC_THREADS,	/* struct ckpt_thread[] */
+	CKPT_SEC_REGIONS,	/* struct ckpt_region[] */
+	CKPT_SEC_RUNS,		/* struct ckpt_run[] */
+	CKPT_SEC_FDS,		/* struct ckpt_fd[] */
+	CKPT_SEC_TIMERS,	/* struct ckpt_timer[] */
+	CKPT_SEC_STRINGS,	/* NUL-terminated strings, referenced by offset */
+	CKPT_SEC_PLUGIN,	/* struct ckpt_plugin_hdr + plugin bytes, one per plugin */
+	CKPT_SEC_PAGES,		/* page data; hashed per run (ckpt_run.hash) */
+	CKPT_SEC_MAX,
+};
+
+struct ckpt_header {
+	char magic[CKPT_MAGIC_LEN];
+	uint32_t version;
+	uint32_t arch;
+	uint32_t page_size;
+	uint32_t header_size;		/* sizeof(struct ckpt_header) */
+	uint64_t file_size;		/* total bytes; detects truncation */
+	uint64_t sections_off;		/* offset of the section table */
+	uint32_t nr_sections;
+	uint32_t flags;
+	uint64_t created_ns;		/* CLOCK_REALTIME at capture */
+	uint64_t pause_ns;		/* how long the application was stopped */
+	int32_t pid;
+	uint32_t seq;			/* checkpoint number within that process */
+	char comm[16];
+	uint64_t table_hash;		/* XXH3-64 of the section table */
+	uint64_t header_hash;		/* XXH3-64 of this struct, this field 0 */
+};
+
+struct ckpt_section {
+	uint32_t type;
+	uint32_t index;			/* n-th section of this type */
+	uint64_t offset;
+	uint64_t size;
+	uint64_t hash;			/* XXH3-64 of the bytes; 0 for PAGES */
+};
+
+/* Process-wide state. */
+#define CKPT_NR_RLIMITS		16
+#define CKPT_NR_SIGNALS		64
+#define CKPT_AUXV_WORDS		128
+
+struct ckpt_ksigaction {		/* the kernel's struct sigaction */
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+struct ckpt_itimer {
+	int64_t interval_sec, interval_usec;
+	int64_t value_sec, value_usec;
+};
+
+struct ckpt_proc {
+	int32_t pid, ppid, pgid, sid;
+	uint32_t uid, gid, euid, egid;
+	uint32_t umask;
+	uint32_t nr_threads;
+	uint32_t personality;
+	uint32_t exe_str;		/* offsets into CKPT_SEC_STRINGS */
+	uint32_t cwd_str;
+	uint32_t auxv_words;		/* used entries of auxv[] */
+	uint64_t exe_dev, exe_ino, exe_size;
+	int64_t exe_mtime_sec;
+	int64_t exe_mtime_nsec;
+	/* the fields of struct prctl_mm_map */
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t auxv[CKPT_AUXV_WORDS];
+	struct { uint64_t cur, max; } rlim[CKPT_NR_RLIMITS];
+	struct ckpt_ksigaction sigact[CKPT_NR_SIGNALS];	/* index = signo - 1 */
+	struct ckpt_itimer itimer[3];	/* ITIMER_REAL, _VIRTUAL, _PROF */
+	uint64_t shared_pending;	/* process-wide pending signals, bit n-1 = signo n */
+	uint64_t lib_resume;		/* address of the library's struct ckpt_resume */
+	uint64_t clock_mono_ns;		/* CLOCK_MONOTONIC at capture */
+	uint64_t xcr0;			/* XSAVE features in use (XGETBV 0) */
+	char comm[16];
+};
+
+/* One thread. ctx is where the thread resumes inside libckpt. */
+struct ckpt_jmp {
+	uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+	uint32_t mxcsr;
+	uint16_t fpucw;
+	uint16_t pad;
+};
+
+#define CKPT_NGREG 23			/* gregset_t of the interrupted context */
+
+struct ckpt_thread {
+	int32_t tid;
+	uint32_t flags;			/* CKPT_THREAD_* */
+	struct ckpt_jmp ctx;
+	uint64_t fs_base, gs_base;
+	uint64_t gregs[CKPT_NGREG];	/* application registers when stopped */
+	uint64_t sigmask;		/* application signal mask */
+	uint64_t pending;		/* thread-directed pending signals */
+	uint64_t robust_list, robust_len;
+	uint64_t clear_child_tid;
+	uint64_t rseq, rseq_len;
+	uint32_t rseq_sig;
+	uint32_t pad;
+	uint64_t altstack_sp, altstack_size;
+	uint32_t altstack_flags;
+	char comm[16];
+	uint32_t pad2;
+};
+
+#define CKPT_THREAD_LEADER	0x1	/* tid == pid */
+#define CKPT_THREAD_COORD	0x2	/* the thread that took the checkpoint */
+
+/* One memory region (a VMA). */
+enum ckpt_region_kind {
+	CKPT_REG_ANON = 1,		/* private anonymous */
+	CKPT_REG_HEAP,			/* [heap] */
+	CKPT_REG_STACK,			/* [stack] */
+	CKPT_REG_FILE,			/* mapped from a file that must exist at restore */
+	CKPT_REG_SHANON,		/* MAP_SHARED anonymous (/dev/zero (deleted)) */
+	CKPT_REG_MEMFD,			/* memfd, contents in the image */
+	CKPT_REG_VDSO,			/* [vdso], not stored: moved at restore */
+	CKPT_REG_VVAR,			/* [vvar], not stored: moved at restore */
+	CKPT_REG_VVAR_VCLOCK,		/* [vvar_vclock], not stored */
+	CKPT_REG_MAX,
+};
+
+#define CKPT_REGF_SHARED	0x1	/* MAP_SHARED */
+#define CKPT_REGF_GROWSDOWN	0x2
+#define CKPT_REGF_HUGEPAGE	0x4	/* had MADV_HUGEPAGE */
+#define CKPT_REGF_DONTDUMP	0x8
+#define CKPT_REGF_WIPEONFORK	0x10
+#define CKPT_REGF_FILE_WRITABLE	0x20	/* shared writable file: contents may change */
+
+struct ckpt_region {
+	uint64_t start, end;
+	uint32_t prot;			/* PROT_* */
+	uint32_t flags;			/* CKPT_REGF_* */
+	uint32_t kind;			/* enum ckpt_region_kind */
+	uint32_t name_str;		/* path or [name]; offset in STRINGS */
+	uint64_t pgoff;			/* file offset in bytes */
+	uint64_t dev, ino;
+	uint64_t file_size;		/* file size at checkpoint (memfd: its size) */
+	int64_t mtime_sec, mtime_nsec;
+	uint32_t first_run, nr_runs;	/* into CKPT_SEC_RUNS */
+	uint64_t bytes_stored;
+	uint64_t bytes_present;		/* pages resident at capture, zero pages included */
+};
+
+/* A run of consecutive stored pages. */
+struct ckpt_run {
+	uint64_t vaddr;
+	uint64_t npages;
+	uint64_t data_off;		/* file offset, page aligned */
+	uint64_t hash;			/* XXH3-64 of the run's bytes */
+};
+
+/* One open file descriptor. */
+enum ckpt_fd_kind {
+	CKPT_FD_REG = 1,		/* regular file: reopened by path, offset restored */
+	CKPT_FD_DIR,			/* directory: reopened by path */
+	CKPT_FD_CHR,			/* character device such as /dev/null: reopened by path */
+	CKPT_FD_STDIO,			/* 0-2 on a tty, pipe or socket: taken from the restorer */
+	CKPT_FD_MAX,
+};
+
+struct ckpt_fd {
+	int32_t fd;
+	uint32_t kind;
+	uint32_t flags;			/* F_GETFL */
+	uint32_t fdflags;		/* F_GETFD */
+	int64_t pos;
+	uint32_t path_str;
+	uint32_t mode;			/* st_mode */
+	uint64_t dev, ino, size, rdev;
+};
+
+/* One POSIX timer (timer_create). */
+struct ckpt_timer {
+	int32_t id;
+	int32_t clockid;
+	int32_t notify;			/* SIGEV_* */
+	int32_t signo;
+	int32_t target_tid;		/* SIGEV_THREAD_ID */
+	int32_t pad;
+	uint64_t sigval;
+	int64_t interval_sec, interval_nsec;
+	int64_t value_sec, value_nsec;
+};
+
+/* Header of each CKPT_SEC_PLUGIN section. */
+struct ckpt_plugin_hdr {
+	char name[16];
+	uint32_t version;
+	uint32_t pad;
+	uint64_t size;			/* bytes after this header */
+};
+
+/*
+ * Handshake between ckpt-restore and the restored library: the address of
+ * this struct is recorded in ckpt_proc.lib_resume, and ckpt-restore fills
+ * it in before the threads jump back into the library.
+ */
+#define CKPT_RESUME_MAGIC	0x43b7a0f1c4e5d6e7ull
+
+struct ckpt_resume {
+	uint64_t magic;
+	uint64_t hole_start, hole_len;	/* restorer memory the library unmaps */
+	int32_t image_fd;		/* open image, for plugin sections; -1 if none */
+	int32_t log_level;
+	uint64_t restore_start_ns;	/* CLOCK_MONOTONIC when ckpt-restore started */
+};
+
+#endif

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening an image: an image is untrusted input, so every size, offset,
+ * count and reference is checked here, once, before anyone uses it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt/exitcodes.h"
+#include "hash.h"
+#include "image_read.h"
+
+#define MAX_SECTIONS	4096
+#define TASK_SIZE_MAX	0x800000000000ull
+
+static int fail(char *err, size_t len, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int read_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+const char *ckpt_section_name(uint32_t type)
+{
+	static const char *const names[CKPT_SEC_MAX] = {
+		[CKPT_SEC_PROC] = "proc", [CKPT_SEC_THREADS] = "threads",
+		[CKPT_SEC_REGIONS] = "regions", [CKPT_SEC_RUNS] = "runs",
+		[CKPT_SEC_FDS] = "fds", [CKPT_SEC_TIMERS] = "timers",
+		[CKPT_SEC_STRINGS] = "strings", [CKPT_SEC_PLUGIN] = "plugin",
+		[CKPT_SEC_PAGES] = "pages",
+	};
+
+	return type < CKPT_SEC_MAX && names[type] ? names[type] : "unknown";
+}
+
+const char *ckpt_region_kind_name(uint32_t kind)
+{
+	static const char *const names[CKPT_REG_MAX] = {
+		[CKPT_REG_ANON] = "anon", [CKPT_REG_HEAP] = "heap",
+		[CKPT_REG_STACK] = "stack", [CKPT_REG_FILE] = "file",
+		[CKPT_REG_SHANON] = "shared-anon", [CKPT_REG_MEMFD] = "memfd",
+		[CKPT_REG_VDSO] = "vdso", [CKPT_REG_VVAR] = "vvar",
+		[CKPT_REG_VVAR_VCLOCK] = "vvar_vclock",
+	};
+
+	return kind < CKPT_REG_MAX && names[kind] ? names[kind] : "unknown";
+}
+
+const char *ckpt_fd_kind_name(uint32_t kind)
+{
+	static const char *const names[CKPT_FD_MAX] = {
+		[CKPT_FD_REG] = "file", [CKPT_FD_DIR] = "dir",
+		[CKPT_FD_CHR] = "chardev", [CKPT_FD_STDIO] = "stdio",
+	};
+
+	return kind < CKPT_FD_MAX && names[kind] ? names[kind] : "unknown";
+}
+
+const char *ckpt_image_str(const struct ckpt_image *img, uint32_t off)
+{
+	if (!img->strings || off >= img->strings_size)
+		return "";
+	return img->strings + off;
+}
+
+static int check_header(struct ckpt_image *img, char *err, size_t len)
+{
+	struct ckpt_header *h = &img->hdr;
+	struct ckpt_header tmp;
+
+	if (img->size < sizeof(*h) ||
+	    read_full(img->fd, h, sizeof(*h), 0))
+		return fail(err, len, img->size < CKPT_MAGIC_LEN ? CKPT_EXIT_FOREIGN :
+			    CKPT_EXIT_TRUNCATED, "image is %llu bytes, shorter than a header",
+			    (unsigned long long)img->size);
+	if (memcmp(h->magic, CKPT_MAGIC, CKPT_MAGIC_LEN))
+		return fail(err, len, CKPT_EXIT_FOREIGN, "not a ckpt image (bad magic)");
+	tmp = *h;
+	tmp.header_hash = 0;
+	if (h->header_size != sizeof(*h) ||
+	    ckpt_hash(&tmp, sizeof(tmp)) != h->header_hash) {
+		if (h->version > CKPT_IMAGE_VERSION && h->version < 0x10000)
+			return fail(err, len, CKPT_EXIT_VERSION,
+				    "image format version %u is newer than this ckpt (reads version %u)",
+				    h->version, CKPT_IMAGE_VERSION);
+		return fail(err, len, CKPT_EXIT_CORRUPT, "header checksum mismatch");
+	}
+	if (h->version != CKPT_IMAGE_VERSION)
+		return fail(err, len, CKPT_EXIT_VERSION,
+			    "image format version %u is not supported (this ckpt reads version %u)",
+			    h->version, CKPT_IMAGE_VERSION);
+	if (h->arch != CKPT_ARCH_X86_64)
+		return fail(err, len, CKPT_EXIT_ARCH, "image is for machine type %u, not x86_64",
+			    h->arch);
+	if (h->page_size != CKPT_PAGE_SIZE || h->page_size != (uint32_t)sysconf(_SC_PAGESIZE))
+		return fail(err, len, CKPT_EXIT_ARCH, "image page size %u differs from this system's",
+			    h->page_size);
+	if (img->size < h->file_size)
+		return fail(err, len, CKPT_EXIT_TRUNCATED,
+			    "image truncated: %llu of %llu bytes present",
+			    (unsigned long long)img->size, (unsigned long long)h->file_size);
+	if (img->size > h->file_size)
+		return fail(err, len, CKPT_EXIT_CORRUPT, "image has %llu trailing bytes",
+			    (unsigned long long)(img->size - h->file_size));
+	if (!h->nr_sections || h->nr_sections > MAX_SECTIONS ||
+	    h->sections_off > h->file_size ||
+	    (uint64_t)h->nr_sections * sizeof(struct ckpt_section) > h->file_size - h->sections_off)
+		return fail(err, len, CKPT_EXIT_INVALID, "section table out of bounds");
+	return CKPT_EXIT_OK;
+}
+
+static int load_sections(struct ckpt_image *img, char *err, size_t len)
+{
+	size_t tsize = img->hdr.nr_sections * sizeof(struct ckpt_section);
+	uint32_t nr_plugins = 0;
+
+	img->secs = malloc(tsize);
+	if (!img->secs || read_full(img->fd, img->secs, tsize, img->hdr.sections_off))
+		return fail(err, len, CKPT_EXIT_FAIL, "cannot read section table");
+	if (ckpt_hash(img->secs, tsize) != img->hdr.table_hash)
+		return fail(err, len, CKPT_EXIT_CORRUPT, "section table checksum mismatch");
+
+	for (uint32_t i = 0; i < img->hdr.nr_sections; i++) {
+		struct ckpt_section *s = &img->secs[i];
+
+		if (s->type == 0 || s->type >= CKPT_SEC_MAX)
+			return fail(err, len, CKPT_EXIT_INVALID, "section %u has unknown type %u",
+				    i, s->type);
+		if (s->offset > img->hdr.file_size || s->size > img->hdr.file_size - s->offset)
+			return fail(err, len, CKPT_EXIT_INVALID, "section %s out of bounds",
+				    ckpt_section_name(s->type));
+		if (s->type == CKPT_SEC_PLUGIN)
+			nr_plugins++;
+	}
+
+	img->plugins = calloc(nr_plugins + 1, sizeof(*img->plugins));
+	img->plugin_bufs = calloc(nr_plugins + 1, sizeof(void *));
+	if (!img->plugins || !img->plugin_bufs)
+		return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+
+	for (uint32_t i = 0; i < img->hdr.nr_sections; i++) {
+		struct ckpt_section *s = &img->secs[i];
+		void *buf;
+
+		if (s->type == CKPT_SEC_PAGES)
+			continue;
+		if (s->size > (1ull << 32))
+			return fail(err, len, CKPT_EXIT_INVALID, "section %s is %llu bytes",
+				    ckpt_section_name(s->type), (unsigned long long)s->size);
+		if (s->type != CKPT_SEC_PLUGIN && img->meta[s->type])
+			return fail(err, len, CKPT_EXIT_INVALID, "duplicate %s section",
+				    ckpt_section_name(s->type));
+		buf = malloc(s->size ? s->size : 1);
+		if (!buf)
+			return fail(err, len, CKPT_EXIT_FAIL, "out of memory for section %s",
+				    ckpt_section_name(s->type));
+		if (s->type == CKPT_SEC_PLUGIN)
+			img->plugin_bufs[img->nr_plugins] = buf;
+		else
+			img->meta[s->type] = buf;
+		if (read_full(img->fd, buf, s->size, s->offset))
+			return fail(err, len, CKPT_EXIT_TRUNCATED, "cannot read section %s",
+				    ckpt_section_name(s->type));
+		if (ckpt_hash(buf, s->size) != s->hash)
+			return fail(err, len, CKPT_EXIT_CORRUPT, "section %s checksum mismatch",
+				    ckpt_section_name(s->type));
+		if (s->type == CKPT_SEC_PLUGIN) {
+			struct ckpt_plugin_hdr *ph = buf;
+
+			if (s->size < sizeof(*ph) || ph->size != s->size - sizeof(*ph) ||
+			    memchr(ph->name, 0, sizeof(ph->name)) == NULL)
+				return fail(err, len, CKPT_EXIT_INVALID, "malformed plugin section");
+			img->plugins[img->nr_plugins].hdr = ph;
+			img->plugins[img->nr_plugins].data = ph + 1;
+			img->nr_plugins++;
+		} else {
+			img->meta_size[s->type] = s->size;
+		}
+	}
+	return CKPT_EXIT_OK;
+}
+
+/* Binds a section to a typed array, checking that it holds whole elements. */
+static int bind_array(struct ckpt_image *img, int type, size_t elem, void **arr,
+		      uint32_t *nr, int required, char *err, size_t len)
+{
+	uint64_t size = img->meta_size[type];
+
+	if (!img->meta[type]) {
+		if (required)
+			return fail(err, len, CKPT_EXIT_INVALID, "image has no %s section",
+				    ckpt_section_name(type));
+		*arr = NULL;
+		*nr = 0;
+		return CKPT_EXIT_OK;
+	}
+	if (size % elem || size / elem > (1u << 24))
+		return fail(err, len, CKPT_EXIT_INVALID, "section %s has a bad size (%llu)",
+			    ckpt_section_name(type), (unsigned long long)size);
+	*arr = img->meta[type];
+	*nr = size / elem;
+	return CKPT_EXIT_OK;
+}
+
+static int check_str(const struct ckpt_image *img, uint32_t off)
+{
+	return off < img->strings_size;
+}
+
+static int check_regions(struct ckpt_image *img, uint64_t data_end, char *err, size_t len)
+{
+	uint64_t prev_end = 0;
+
+	for (uint32_t i = 0; i < img->nr_regions; i++) {
+		const struct ckpt_region *r = &img->regions[i];
+
+		if (r->start >= r->end || r->end > TASK_SIZE_MAX ||
+		    (r->start | r->end) & (CKPT_PAGE_SIZE - 1) || r->start < prev_end)
+			return fail(err, len, CKPT_EXIT_INVALID,
+				    "region %u [%#llx-%#llx) is malformed or overlaps", i,
+				    (unsigned long long)r->start, (unsigned long long)r->end);
+		if (r->kind == 0 || r->kind >= CKPT_REG_MAX || !check_str(img, r->name_str) ||
+		    r->prot & ~7u || r->pgoff & (CKPT_PAGE_SIZE - 1))
+			return fail(err, len, CKPT_EXIT_INVALID, "region %u has bad fields", i);
+		if (r->first_run > img->nr_runs || r->nr_runs > img->nr_runs - r->first_run)
+			return fail(err, len, CKPT_EXIT_INVALID, "region %u has bad run references", i);
+		for (uint32_t j = r->first_run; j < r->first_run + r->nr_runs; j++) {
+			const struct ckpt_run *run = &img->runs[j];
+
+			if (!run->npages || run->npages > (r->end - r->start) / CKPT_PAGE_SIZE ||
+			    run->vaddr < r->start ||
+			    run->vaddr + run->npages * CKPT_PAGE_SIZE > r->end ||
+			    run->vaddr & (CKPT_PAGE_SIZE - 1) ||
+			    run->data_off & (CKPT_PAGE_SIZE - 1) || run->data_off < CKPT_PAGE_SIZE ||
+			    run->data_off > data_end ||
+			    run->npages > (data_end - run->data_off) / CKPT_PAGE_SIZE)
+				return fail(err, len, CKPT_EXIT_INVALID,
+					    "page run %u of region %u is out of bounds", j, i);
+		}
+		prev_end = r->end;
+	}
+	return CKPT_EXIT_OK;
+}
+
+static int check_threads(struct ckpt_image *img, char *err, size_t len)
+{
+	int leaders = 0;
+
+	if (!img->nr_threads || img->nr_threads != img->proc->nr_threads)
+		return fail(err, len, CKPT_EXIT_INVALID, "thread count mismatch (%u vs %u)",
+			    img->nr_threads, img->proc->nr_threads);
+	for (uint32_t i = 0; i < img->nr_threads; i++) {
+		const struct ckpt_thread *t = &img->threads[i];
+
+		if (t->tid <= 0 || t->tid > (1 << 22))
+			return fail(err, len, CKPT_EXIT_INVALID, "thread %u has tid %d", i, t->tid);
+		for (uint32_t j = 0; j < i; j++)
+			if (img->threads[j].tid == t->tid)
+				return fail(err, len, CKPT_EXIT_INVALID, "duplicate tid %d", t->tid);
+		if (t->tid == img->proc->pid)
+			leaders++;
+	}
+	if (leaders != 1)
+		return fail(err, len, CKPT_EXIT_INVALID, "no thread with the process id %d",
+			    img->proc->pid);
+	return CKPT_EXIT_OK;
+}
+
+static int check_fds(struct ckpt_image *img, char *err, size_t len)
+{
+	for (uint32_t i = 0; i < img->nr_fds; i++) {
+		const struct ckpt_fd *f = &img->fds[i];
+
+		if (f->fd < 0 || f->fd >= (1 << 20) || !f->kind || f->kind >= CKPT_FD_MAX ||
+		    !check_str(img, f->path_str))
+			return fail(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
+		for (uint32_t j = 0; j < i; j++)
+			if (img->fds[j].fd == f->fd)
+				return fail(err, len, CKPT_EXIT_INVALID, "fd %d appears twice", f->fd);
+	}
+	return CKPT_EXIT_OK;
+}
+
+static uint64_t pages_end(const struct ckpt_image *img)
+{
+	for (uint32_t i = 0; i < img->hdr.nr_sections; i++)
+		if (img->secs[i].type == CKPT_SEC_PAGES)
+			return img->secs[i].offset + img->secs[i].size;
+	return CKPT_PAGE_SIZE;
+}
+
+static int bind_all(struct ckpt_image *img, char *err, size_t len)
+{
+	uint32_t one;
+	int ret;
+
+	ret = bind_array(img, CKPT_SEC_PROC, sizeof(struct ckpt_proc), (void **)&img->proc,
+			 &one, 1, err, len);
+	if (ret)
+		return ret;
+	if (one != 1)
+		return fail(err, len, CKPT_EXIT_INVALID, "proc section has a bad size");
+	ret = bind_array(img, CKPT_SEC_THREADS, sizeof(struct ckpt_thread),
+			 (void **)&img->threads, &img->nr_threads, 1, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_REGIONS, sizeof(struct ckpt_region),
+				 (void **)&img->regions, &img->nr_regions, 1, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_RUNS, sizeof(struct ckpt_run),
+				 (void **)&img->runs, &img->nr_runs, 0, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_FDS, sizeof(struct ckpt_fd),
+				 (void **)&img->fds, &img->nr_fds, 0, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_TIMERS, sizeof(struct ckpt_timer),
+				 (void **)&img->timers, &img->nr_timers, 0, err, len);
+	if (ret)
+		return ret;
+	img->strings = img->meta[CKPT_SEC_STRINGS];
+	img->strings_size = img->meta_size[CKPT_SEC_STRINGS];
+	if (!img->strings || !img->strings_size || img->strings[img->strings_size - 1])
+		return fail(err, len, CKPT_EXIT_INVALID, "string table missing or unterminated");
+	if (!check_str(img, img->proc->exe_str) || !check_str(img, img->proc->cwd_str) ||
+	    img->proc->auxv_words > CKPT_AUXV_WORDS || img->proc->pid <= 0)
+		return fail(err, len, CKPT_EXIT_INVALID, "proc section has bad fields");
+	ret = check_threads(img, err, len);
+	if (!ret)
+		ret = check_regions(img, pages_end(img), err, len);
+	if (!ret)
+		ret = check_fds(img, err, len);
+	return ret;
+}
+
+int ckpt_image_open_fd(int fd, struct ckpt_image *img, char *err, size_t errlen)
+{
+	struct stat st;
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	img->fd = fd;
+	if (fstat(fd, &st))
+		return fail(err, errlen, CKPT_EXIT_NOENT, "cannot stat image: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(err, errlen, CKPT_EXIT_FOREIGN, "image is not a regular file");
+	img->size = st.st_size;
+	ret = check_header(img, err, errlen);
+	if (!ret)
+		ret = load_sections(img, err, errlen);
+	if (!ret)
+		ret = bind_all(img, err, errlen);
+	return ret;
+}
+
+int ckpt_image_open(const char *path, struct ckpt_image *img, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		memset(img, 0, sizeof(*img));
+		img->fd = -1;
+		return fail(err, errlen, CKPT_EXIT_NOENT, "cannot open image %s: %s", path,
+			    strerror(errno));
+	}
+	return ckpt_image_open_fd(fd, img, err, errlen);
+}
+
+int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run,
+			void *buf, char *err, size_t errlen)
+{
+	size_t len = run->npages * CKPT_PAGE_SIZE;
+
+	if (read_full(img->fd, buf, len, run->data_off))
+		return fail(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
+			    (unsigned long long)run->vaddr);
+	if (ckpt_hash(buf, len) != run->hash)
+		return fail(err, errlen, CKPT_EXIT_CORRUPT,
+			    "page data for %#llx (%llu pages) checksum mismatch",
+			    (unsigned long long)run->vaddr, (unsigned long long)run->npages);
+	return CKPT_EXIT_OK;
+}
+
+int ckpt_image_verify_pages(const struct ckpt_image *img, char *err, size_t errlen)
+{
+	size_t cap = 0;
+	void *buf = NULL;
+	int ret = CKPT_EXIT_OK;
+
+	for (uint32_t i = 0; i < img->nr_runs && !ret; i++) {
+		size_t len = img->runs[i].npages * CKPT_PAGE_SIZE;
+
+		if (len > cap) {
+			free(buf);
+			buf = malloc(len);
+			cap = len;
+			if (!buf)
+				return fail(err, errlen, CKPT_EXIT_FAIL, "out of memory");
+		}
+		ret = ckpt_image_read_run(img, &img->runs[i], buf, err, errlen);
+	}
+	free(buf);
+	return ret;
+}
+
+void ckpt_image_close(struct ckpt_image *img)
+{
+	if (img->fd >= 0)
+		close(img->fd);
+	for (int i = 0; i < CKPT_SEC_MAX; i++)
+		free(img->meta[i]);
+	for (uint32_t i = 0; img->plugin_bufs && i < img->nr_plugins; i++)
+		free(img->plugin_bufs[i]);
+	free(img->plugin_bufs);
+	free(img->plugins);
+	free(img->secs);
+	memset(img, 0, sizeof(*img));
+	img->fd = -1;
+}
