@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Taking a checkpoint. The thread that receives the trigger signal
+ * coordinates, inside its signal handler:
+ *
+ *   pre_stop hooks -> stop all other threads -> save own context ->
+ *   capture process state, regions, fds, timers, shared memory, plugin
+ *   state -> fork the writer -> release threads -> resume hooks.
+ *
+ * The application is stopped from "stop all" to "release"; the writer
+ * child produces the image from the copy-on-write snapshot afterwards.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "log.h"
+
+#define SCRATCH_SIZE	(64u << 20)
+#define STRINGS_CAP	(4u << 20)
+#define WRITER_STACK	(1u << 20)
+
+static struct ckpt_capture capture;
+static volatile int busy;
+static uint32_t seq;
+static pid_t writer_pid;
+static char writer_tmp[300];
+
+void ckpt_fail(struct ckpt_capture *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->error[0])
+		return;	/* keep the first, most specific reason */
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+/* Waits for the previous writer; removes its temporary file if it died. */
+static void reap_writer(void)
+{
+	int status;
+
+	if (writer_pid <= 0)
+		return;
+	while (waitpid(writer_pid, &status, __WCLONE) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) && writer_tmp[0]) {
+		pr_err("image writer %d was killed by signal %d; previous images are intact",
+		       writer_pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		unlink(writer_tmp);
+	}
+	writer_pid = 0;
+}
+
+static int capture_state(struct ckpt_capture *c)
+{
+	int ret;
+
+	ret = ckpt_capture_proc(c);
+	if (!ret)
+		ret = ckpt_capture_regions(c);
+	if (!ret)
+		ret = ckpt_capture_fds(c);
+	if (!ret)
+		ret = ckpt_capture_timers(c);
+	if (!ret)
+		ret = ckpt_copy_shared(c);
+	if (!ret)
+		ret = ckpt_plugins_save(c);
+	if (ret && !c->error[0])
+		ckpt_fail(c, "%s", strerror(-ret));
+	return ret;
+}
+
+static int run_writer(void *arg)
+{
+	struct ckpt_capture *c = arg;
+	char path[4096];
+	int ret = ckpt_write_image(c, path, sizeof(path));
+
+	if (ret) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "writing %s failed: %s", path, strerror(-ret));
+		pr_err("checkpoint %u: %s", c->seq, msg);
+		ckpt_status_write(c->seq, c->nonce, "error", path, 0, 0, msg);
+		_exit(1);
+	}
+	ckpt_status_write(c->seq, c->nonce, "done", path, 0, 0, NULL);
+	_exit(0);
+}
+
+/*
+ * The writer gets a stack of its own: on the application's stack it
+ * would overwrite the very pages it is saving. Exit signal 0: the
+ * application never sees SIGCHLD for it, nor finds it with wait().
+ */
+static pid_t fork_writer(struct ckpt_capture *c)
+{
+	char *stack = mmap(NULL, WRITER_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	pid_t pid;
+
+	if (stack == MAP_FAILED)
+		return -1;
+	pid = clone(run_writer, stack + WRITER_STACK, 0, c);
+	munmap(stack, WRITER_STACK);
+	return pid;
+}
+
+static void finish_failed(struct ckpt_capture *c)
+{
+	pr_err("checkpoint %u failed: %s", c->seq, c->error);
+	ckpt_status_write(c->seq, c->nonce, "error", NULL, 0, 0, c->error);
+}
+
+static void checkpoint(uint32_t nonce, void *uc)
+{
+	struct ckpt_capture *c = &capture;
+	struct thread_slot *self;
+	pid_t pid;
+
+	reap_writer();
+	ckpt_cfg.pid = getpid();
+	memset(c, 0, sizeof(*c));
+	c->seq = ++seq;
+	c->nonce = nonce;
+	c->t_start = ckpt_mono_ns();
+	c->created_ns = ckpt_now_ns();
+	if (ckpt_scratch_init(SCRATCH_SIZE)) {
+		ckpt_fail(c, "no memory for the checkpoint's tables");
+		finish_failed(c);
+		return;
+	}
+	c->strings = ckpt_scratch_alloc(STRINGS_CAP);
+	c->strings_cap = STRINGS_CAP;
+	ckpt_str_add(c, "");
+	if (ckpt_plugins_pre_stop(c))
+		goto fail_running;
+	ckpt_nr_slots = 0;
+	if (ckpt_stop_threads(c))
+		goto fail_stopped;
+	self = ckpt_slot_claim();
+	if (!self)
+		goto fail_stopped;
+	ckpt_thread_capture(self, uc);
+	self->t.flags |= CKPT_THREAD_COORD;
+	if (ckpt_ctx_save(&self->t.ctx)) {
+		ckpt_coordinator_restarted(c, self);
+		return;
+	}
+	if (capture_state(c))
+		goto fail_stopped;
+	snprintf(writer_tmp, sizeof(writer_tmp), "%s/.ckpt_%s_%d_%u.img.tmp", ckpt_cfg.dir,
+		 ckpt_cfg.name, c->proc.pid, c->seq);
+	c->pause_ns = ckpt_mono_ns() - c->t_start;
+	pid = fork_writer(c);
+	ckpt_release_threads();
+	c->pause_ns = ckpt_mono_ns() - c->t_start;
+	ckpt_free_shared(c);
+	ckpt_scratch_release();
+	ckpt_plugins_resume();
+	if (pid < 0) {
+		ckpt_fail(c, "fork of the image writer failed: %s", strerror(errno));
+		finish_failed(c);
+		return;
+	}
+	writer_pid = pid;
+	pr_debug("checkpoint %u: application paused %" PRIu64 " us, writer %d", c->seq,
+		 c->pause_ns / 1000, pid);
+	return;
+
+fail_stopped:
+	ckpt_release_threads();
+fail_running:
+	ckpt_free_shared(c);
+	ckpt_scratch_release();
+	ckpt_plugins_resume();
+	finish_failed(c);
+}
+
+/*
+ * A request is a signal queued by ckpt-ctl (value CKPT_CTL_MAGIC << 32 |
+ * nonce) or, when the application has no handler of its own for the
+ * trigger signal, any kill() of it. The kernel already restricts who may
+ * signal us to the same user (or root); a process that made itself
+ * non-dumpable additionally refuses requests from anyone but root, as
+ * ptrace would.
+ */
+static int is_request(int sig, const siginfo_t *si, uint32_t *nonce)
+{
+	uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+
+	*nonce = 0;
+	if (si->si_code == SI_QUEUE && (v >> 32) == CKPT_CTL_MAGIC) {
+		*nonce = (uint32_t)v;
+		return 1;
+	}
+	if (si->si_code != SI_USER && si->si_code != SI_QUEUE && si->si_code != SI_TKILL)
+		return 0;
+	return !ckpt_app_handler_installed(sig);
+}
+
+static int sender_allowed(const siginfo_t *si)
+{
+	if (si->si_uid == 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+		return 1;
+	pr_warn("checkpoint request from uid %u refused: process is not dumpable",
+		(unsigned)si->si_uid);
+	return 0;
+}
+
+void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc)
+{
+	int saved_errno = errno;
+	uint32_t nonce;
+
+	if (!is_request(sig, si, &nonce)) {
+		ckpt_app_handler(sig, si, uc);
+		errno = saved_errno;
+		return;
+	}
+	if (sender_allowed(si) && !__atomic_exchange_n(&busy, 1, __ATOMIC_ACQ_REL)) {
+		checkpoint(nonce, uc);
+		__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+	}
+	errno = saved_errno;
+}
+
+/* After a restart: no writer of ours is running. */
+void ckpt_checkpoint_restarted(void)
+{
+	writer_pid = 0;
+	writer_tmp[0] = 0;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interface of libckpt.so. */
+#ifndef CKPT_LIB_H
+#define CKPT_LIB_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ckpt/image.h"
+#include "ckpt/plugin.h"
+
+#define CKPT_MAX_THREADS	1024
+#define CKPT_MAX_REGIONS	16384
+#define CKPT_MAX_FDS		4096
+#define CKPT_MAX_TIMERS		256
+#define CKPT_MAX_PLUGINS	8
+#define CKPT_CTL_MAGIC		0x636b7074	/* "ckpt": si_value of our requests */
+#define CKPT_RESTART_PLUGIN_FAILED 70	/* exit status of a restored process whose plugins failed */
+
+struct ckpt_config {
+	int trigger_sig;		/* CKPT_SIGNAL, default SIGUSR2 */
+	int stop_sig;			/* CKPT_STOP_SIGNAL, default SIGRTMAX - 1 */
+	unsigned interval;		/* CKPT_INTERVAL seconds, 0 = off */
+	int durable;			/* fsync + rename (CKPT_NO_FSYNC=1 turns off) */
+	char dir[4096];			/* CKPT_DIR, absolute */
+	char run_dir[128];		/* /tmp/ckpt-UID: status files for ckpt-ctl */
+	char name[64];			/* program name used in image names */
+	pid_t pid;			/* the application's, also seen by the writer child */
+};
+
+/* One region of the address space as captured in the pause. */
+struct cap_region {
+	struct ckpt_region r;
+	void *copy;			/* shared memory copied in the pause, or NULL */
+};
+
+struct thread_slot {
+	struct ckpt_thread t;
+};
+_Static_assert(sizeof(struct thread_slot) == sizeof(struct ckpt_thread),
+	       "slots are written as the image's thread table");
+
+/* Everything captured while the application is stopped. */
+struct ckpt_capture {
+	uint32_t seq;
+	uint32_t nonce;			/* request id from ckpt-ctl, 0 if none */
+	uint64_t t_start;		/* CLOCK_MONOTONIC ns */
+	uint64_t created_ns;		/* CLOCK_REALTIME ns */
+	uint64_t pause_ns;
+	struct ckpt_proc proc;
+	struct cap_region *regions;
+	uint32_t nr_regions;
+	struct ckpt_fd *fds;
+	uint32_t nr_fds;
+	struct ckpt_timer *timers;
+	uint32_t nr_timers;
+	char *strings;
+	uint32_t strings_len, strings_cap;
+	struct ckpt_blob *blobs[CKPT_MAX_PLUGINS];
+	char error[256];
+};
+
+extern struct ckpt_config ckpt_cfg;
+extern struct thread_slot ckpt_slots[CKPT_MAX_THREADS];
+extern volatile int ckpt_nr_slots;
+extern struct ckpt_resume ckpt_resume_info;
+
+/* config.c */
+int ckpt_config_load(struct ckpt_config *cfg);
+
+/* ctx.S: like setjmp; returns 0 when saving, 1 when resumed by ckpt-restore */
+int ckpt_ctx_save(struct ckpt_jmp *ctx) __attribute__((returns_twice));
+
+/* scratch.c: per-checkpoint memory that is not part of the image */
+int ckpt_scratch_init(size_t size);
+void *ckpt_scratch_alloc(size_t size);
+void ckpt_scratch_release(void);
+int ckpt_scratch_contains(uint64_t start, uint64_t end);
+
+/* strings.c */
+uint32_t ckpt_str_add(struct ckpt_capture *c, const char *s);
+
+/* threads.c */
+int ckpt_stop_threads(struct ckpt_capture *c);
+void ckpt_release_threads(void);
+void ckpt_stop_handler(int sig, siginfo_t *si, void *uc);
+void ckpt_thread_capture(struct thread_slot *s, void *uc);
+void ckpt_thread_restore_kernel_state(const struct thread_slot *s);
+struct thread_slot *ckpt_slot_claim(void);
+void ckpt_thread_restarted(struct thread_slot *self);
+void ckpt_wait_restarted(int others);
+void ckpt_release_restarted(void);
+
+/* maps.c */
+int ckpt_capture_regions(struct ckpt_capture *c);
+
+/* shmem.c */
+int ckpt_copy_shared(struct ckpt_capture *c);
+void ckpt_free_shared(struct ckpt_capture *c);
+
+/* proc.c */
+int ckpt_capture_proc(struct ckpt_capture *c);
+
+/* fds.c */
+int ckpt_capture_fds(struct ckpt_capture *c);
+
+/* timers.c */
+int ckpt_capture_timers(struct ckpt_capture *c);
+void ckpt_restore_timers(const struct ckpt_timer *t, uint32_t nr);
+
+/* writer.c: runs in the forked child */
+int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen);
+
+/* status.c: progress and result for ckpt-ctl */
+void ckpt_status_write(uint32_t seq, uint32_t nonce, const char *state, const char *path,
+		       uint64_t done, uint64_t total, const char *error);
+
+/* plugin.c */
+int ckpt_plugins_pre_stop(struct ckpt_capture *c);
+int ckpt_plugins_save(struct ckpt_capture *c);
+void ckpt_plugins_resume(void);
+int ckpt_plugins_restart(int image_fd);
+int ckpt_plugins_own(const char *path);
+int ckpt_plugin_blob(struct ckpt_capture *c, uint32_t i, struct ckpt_plugin_hdr *hdr,
+		     const void **data);
+void ckpt_plugin_take_error(char *buf, size_t len);
+
+/* checkpoint.c */
+void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc);
+void ckpt_checkpoint_restarted(void);
+void ckpt_fail(struct ckpt_capture *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* restart.c: runs in the restored process */
+void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self);
+
+/* interpose: the application's view of our signals */
+int ckpt_is_own_signal(int sig);
+void ckpt_sigset_strip(sigset_t *set);
+int ckpt_app_handler(int sig, siginfo_t *si, void *uc);
+int ckpt_app_handler_installed(int sig);
+int ckpt_install_handlers(void);
+
+/* util.c */
+uint64_t ckpt_now_ns(void);
+uint64_t ckpt_mono_ns(void);
+void ckpt_futex_wait(volatile int *addr, int val);
+void ckpt_futex_wake(volatile int *addr);
+ssize_t ckpt_read_file(const char *path, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "log.h"
+
+struct ckpt_config ckpt_cfg;
+
+static int parse_signal(const char *s, int def)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return def;
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	if (!strncmp(s, "RTMAX", 5))
+		return SIGRTMAX - atoi(s + 5 + (s[5] == '-'));
+	if (!strncmp(s, "RTMIN", 5))
+		return SIGRTMIN + atoi(s + 5 + (s[5] == '+'));
+	for (int i = 1; i < NSIG; i++) {
+		const char *abbrev = sigabbrev_np(i);
+
+		if (abbrev && !strcmp(abbrev, s))
+			return i;
+	}
+	v = strtol(s, &end, 10);
+	if (*end || v < 1 || v >= NSIG)
+		return -1;
+	return v;
+}
+
+/* The signals libckpt may never take over: they would break the program or the kernel's job control. */
+static int signal_usable(int sig)
+{
+	return sig != SIGKILL && sig != SIGSTOP && sig != SIGSEGV && sig != SIGBUS &&
+	       sig != SIGILL && sig != SIGFPE && sig != SIGCHLD && sig != SIGCONT &&
+	       sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU && sig >= 1 &&
+	       sig < NSIG && (sig < 32 || sig >= SIGRTMIN);	/* 32, 33: glibc's own */
+}
+
+static void program_name(char *out, size_t len)
+{
+	char comm[64];
+
+	if (ckpt_read_file("/proc/self/comm", comm, sizeof(comm)) <= 0)
+		strcpy(comm, "app");
+	comm[strcspn(comm, "\n")] = 0;
+	for (char *p = comm; *p; p++)
+		if (*p == '/' || *p == ' ' || *p == '.')
+			*p = '_';
+	snprintf(out, len, "%s", comm);
+}
+
+int ckpt_config_load(struct ckpt_config *cfg)
+{
+	const char *dir = getenv("CKPT_DIR");
+	const char *iv = getenv("CKPT_INTERVAL");
+	const char *nofsync = getenv("CKPT_NO_FSYNC");
+
+	cfg->trigger_sig = parse_signal(getenv("CKPT_SIGNAL"), SIGUSR2);
+	cfg->stop_sig = parse_signal(getenv("CKPT_STOP_SIGNAL"), SIGRTMAX - 1);
+	if (cfg->trigger_sig < 0 || !signal_usable(cfg->trigger_sig)) {
+		pr_err("CKPT_SIGNAL=%s is not a signal libckpt can use", getenv("CKPT_SIGNAL"));
+		return -EINVAL;
+	}
+	if (cfg->stop_sig < 0 || !signal_usable(cfg->stop_sig) ||
+	    cfg->stop_sig == cfg->trigger_sig) {
+		pr_err("CKPT_STOP_SIGNAL=%s is not a signal libckpt can use",
+		       getenv("CKPT_STOP_SIGNAL"));
+		return -EINVAL;
+	}
+	cfg->interval = iv ? (unsigned)strtoul(iv, NULL, 10) : 0;
+	cfg->durable = !(nofsync && *nofsync && strcmp(nofsync, "0"));
+	if (dir && *dir) {
+		if (dir[0] == '/')
+			snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);
+		else if (!getcwd(cfg->dir, sizeof(cfg->dir) - strlen(dir) - 2))
+			return -errno;
+		else
+			snprintf(cfg->dir + strlen(cfg->dir), sizeof(cfg->dir) - strlen(cfg->dir),
+				 "/%s", dir);
+	} else if (!getcwd(cfg->dir, sizeof(cfg->dir))) {
+		return -errno;
+	}
+	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/tmp/ckpt-%u", (unsigned)getuid());
+	program_name(cfg->name, sizeof(cfg->name));
+	return 0;
+}

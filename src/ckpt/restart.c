@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The first code that runs in a restored process. ckpt-restore has put
+ * memory back and recreated every thread with its old TID; each thread
+ * resumes where it saved its context, inside libckpt's signal handler.
+ * Each thread re-registers what the kernel keeps per thread; the
+ * coordinator waits for all of them, removes the restorer's memory,
+ * restores process-wide kernel state and plugin state, then releases
+ * everyone. Returning from the handlers then restores the application's
+ * registers, FPU state, signal masks and alternate stacks from the
+ * kernel's signal frames, which were saved with the stacks.
+ *
+ * No malloc here: a thread may have held the heap lock in the snapshot.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "log.h"
+
+/* Filled in by ckpt-restore before any thread resumes. */
+struct ckpt_resume ckpt_resume_info;
+
+static void restore_sigactions(const struct ckpt_proc *p)
+{
+	for (int sig = 1; sig <= CKPT_NR_SIGNALS; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (syscall(SYS_rt_sigaction, sig, &p->sigact[sig - 1], NULL, 8))
+			pr_warn("cannot restore the handler of signal %d: %s", sig,
+				strerror(errno));
+	}
+}
+
+static void restore_itimers(const struct ckpt_proc *p)
+{
+	for (int i = 0; i < 3; i++) {
+		struct itimerval it = {
+			.it_interval = { p->itimer[i].interval_sec, p->itimer[i].interval_usec },
+			.it_value = { p->itimer[i].value_sec, p->itimer[i].value_usec },
+		};
+
+		if ((it.it_value.tv_sec || it.it_value.tv_usec) && setitimer(i, &it, NULL))
+			pr_warn("cannot re-arm itimer %d: %s", i, strerror(errno));
+	}
+}
+
+static void requeue_shared_pending(const struct ckpt_proc *p)
+{
+	for (int sig = 1; sig <= CKPT_NR_SIGNALS; sig++)
+		if ((p->shared_pending & (1ull << (sig - 1))) && !ckpt_is_own_signal(sig))
+			kill(getpid(), sig);
+}
+
+void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self)
+{
+	struct ckpt_resume *r = &ckpt_resume_info;
+	int ret;
+
+	if (r->magic == CKPT_RESUME_MAGIC)
+		ckpt_log_level = r->log_level;
+	ckpt_thread_restore_kernel_state(self);
+	ckpt_wait_restarted(ckpt_nr_slots - 1);
+	/* every thread has left the restorer's code: remove it */
+	if (r->magic == CKPT_RESUME_MAGIC && r->hole_len)
+		munmap((void *)(uintptr_t)r->hole_start, r->hole_len);
+	restore_sigactions(&c->proc);
+	restore_itimers(&c->proc);
+	ckpt_restore_timers(c->timers, c->nr_timers);
+	requeue_shared_pending(&c->proc);
+	ret = ckpt_plugins_restart(r->image_fd);
+	if (ret) {
+		pr_err("plugin state could not be rebuilt: %s", strerror(-ret));
+		_exit(CKPT_RESTART_PLUGIN_FAILED);
+	}
+	if (r->image_fd >= 0)
+		close(r->image_fd);
+	ckpt_checkpoint_restarted();
+	pr_info("restarted pid %d with %d threads in %" PRIu64 " ms", (int)getpid(),
+		(int)ckpt_nr_slots,
+		(ckpt_mono_ns() - r->restore_start_ns) / 1000000);
+	memset(r, 0, sizeof(*r));
+	ckpt_release_restarted();
+}

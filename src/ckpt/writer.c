@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The writer child: it runs in the copy-on-write snapshot that fork()
+ * made of the stopped application, so it reads memory as it was at the
+ * checkpoint while the application already runs on. It stores only
+ * what restore cannot recreate: pages that were touched (pagemap says
+ * present or swapped), are not all zeros, and, for file mappings, were
+ * modified (private copy). Single-threaded and malloc-free: the heap
+ * lock may have been held by a stopped thread when fork() happened.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "image_write.h"
+#include "log.h"
+
+#define PM_PRESENT	(1ull << 63)
+#define PM_SWAP		(1ull << 62)
+#define PM_FILE		(1ull << 61)
+#define PM_CHUNK	4096			/* pagemap entries read at once */
+#define RUN_MAX_PAGES	16384			/* 64 MiB: progress granularity */
+#define PROGRESS_BYTES	(64ull << 20)
+
+struct write_ctx {
+	struct ckpt_capture *c;
+	struct ckpt_writer w;
+	int pagemap;
+	struct ckpt_run *runs;
+	size_t nr_runs, cap_runs;
+	uint64_t done, total, next_report;
+	char path[4096];
+};
+
+static int page_is_zero(const void *p)
+{
+	const uint64_t *q = p;
+
+	for (size_t i = 0; i < CKPT_PAGE_SIZE / 8; i += 4)
+		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3])
+			return 0;
+	return 1;
+}
+
+static int read_pagemap(int fd, uint64_t addr, size_t n, uint64_t *out)
+{
+	size_t want = n * 8, got = 0;
+	off_t off = (addr / CKPT_PAGE_SIZE) * 8;
+
+	while (got < want) {
+		ssize_t r = pread(fd, (char *)out + got, want - got, off + got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EIO;
+		got += r;
+	}
+	return 0;
+}
+
+static int page_wanted(const struct ckpt_region *r, int from_copy, uint64_t pm)
+{
+	if (from_copy)
+		return !!(pm & (PM_PRESENT | PM_SWAP));
+	if (r->kind == CKPT_REG_FILE)
+		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
+	return !!(pm & (PM_PRESENT | PM_SWAP));
+}
+
+static int region_stored(const struct cap_region *cr)
+{
+	switch (cr->r.kind) {
+	case CKPT_REG_VDSO:
+	case CKPT_REG_VVAR:
+	case CKPT_REG_VVAR_VCLOCK:
+		return 0;
+	case CKPT_REG_FILE:
+		return !(cr->r.flags & CKPT_REGF_SHARED);
+	default:
+		return 1;
+	}
+}
+
+static int grow_runs(struct write_ctx *x)
+{
+	size_t ncap = x->cap_runs ? x->cap_runs * 2 : 4096;
+	void *p;
+
+	if (x->runs)
+		p = mremap(x->runs, x->cap_runs * sizeof(*x->runs), ncap * sizeof(*x->runs),
+			   MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, ncap * sizeof(*x->runs), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	x->runs = p;
+	x->cap_runs = ncap;
+	return 0;
+}
+
+static void report_progress(struct write_ctx *x)
+{
+	if (x->done < x->next_report)
+		return;
+	x->next_report = x->done + PROGRESS_BYTES;
+	pr_info("checkpoint %u: %" PRIu64 " of %" PRIu64 " MiB written", x->c->seq,
+		x->done >> 20, x->total >> 20);
+	ckpt_status_write(x->c->seq, x->c->nonce, "writing", x->path, x->done, x->total, NULL);
+}
+
+/* Emits the run [first, first + n) pages of src, which map to vaddr. */
+static int flush_run(struct write_ctx *x, const char *src, uint64_t vaddr, uint64_t n)
+{
+	struct ckpt_run *run;
+	int ret;
+
+	if (!n)
+		return 0;
+	if (x->nr_runs == x->cap_runs && grow_runs(x))
+		return -ENOMEM;
+	run = &x->runs[x->nr_runs];
+	ret = ckpt_writer_pages(&x->w, src, n, run);
+	if (ret)
+		return ret;
+	run->vaddr = vaddr;
+	x->nr_runs++;
+	x->done += n * CKPT_PAGE_SIZE;
+	report_progress(x);
+	return 0;
+}
+
+static int write_region(struct write_ctx *x, struct cap_region *cr)
+{
+	struct ckpt_region *r = &cr->r;
+	const char *src = cr->copy ? cr->copy : (const char *)(uintptr_t)r->start;
+	uint64_t npages = (r->end - r->start) / CKPT_PAGE_SIZE;
+	uint64_t pm[PM_CHUNK], run_start = 0, run_len = 0;
+	int ret;
+
+	r->first_run = x->nr_runs;
+	if (!region_stored(cr))
+		goto out;
+	if (!(r->prot & PROT_READ) && !cr->copy &&
+	    mprotect((void *)(uintptr_t)r->start, r->end - r->start, r->prot | PROT_READ))
+		return -errno;
+	for (uint64_t base = 0; base < npages; base += PM_CHUNK) {
+		uint64_t n = npages - base < PM_CHUNK ? npages - base : PM_CHUNK;
+
+		ret = read_pagemap(x->pagemap, (uint64_t)(uintptr_t)src + base * CKPT_PAGE_SIZE,
+				   n, pm);
+		if (ret)
+			return ret;
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t pg = base + i;
+			int keep = page_wanted(r, !!cr->copy, pm[i]);
+
+			if (keep) {
+				r->bytes_present += CKPT_PAGE_SIZE;
+				keep = !page_is_zero(src + pg * CKPT_PAGE_SIZE);
+			}
+			if (keep && run_len && run_start + run_len == pg && run_len < RUN_MAX_PAGES) {
+				run_len++;
+				continue;
+			}
+			ret = flush_run(x, src + run_start * CKPT_PAGE_SIZE,
+					r->start + run_start * CKPT_PAGE_SIZE, run_len);
+			if (ret)
+				return ret;
+			run_len = keep;
+			run_start = pg;
+		}
+	}
+	ret = flush_run(x, src + run_start * CKPT_PAGE_SIZE, r->start + run_start * CKPT_PAGE_SIZE,
+			run_len);
+	if (ret)
+		return ret;
+out:
+	r->nr_runs = x->nr_runs - r->first_run;
+	for (uint32_t i = r->first_run; i < x->nr_runs; i++)
+		r->bytes_stored += x->runs[i].npages * CKPT_PAGE_SIZE;
+	return 0;
+}
+
+/* Bytes that pagemap reports resident: the total shown in progress. */
+static uint64_t count_present(struct write_ctx *x)
+{
+	uint64_t pm[PM_CHUNK], total = 0;
+
+	for (uint32_t k = 0; k < x->c->nr_regions; k++) {
+		struct cap_region *cr = &x->c->regions[k];
+		const char *src = cr->copy ? cr->copy : (const char *)(uintptr_t)cr->r.start;
+		uint64_t npages = (cr->r.end - cr->r.start) / CKPT_PAGE_SIZE;
+
+		if (!region_stored(cr))
+			continue;
+		for (uint64_t base = 0; base < npages; base += PM_CHUNK) {
+			uint64_t n = npages - base < PM_CHUNK ? npages - base : PM_CHUNK;
+
+			if (read_pagemap(x->pagemap, (uint64_t)(uintptr_t)src + base * CKPT_PAGE_SIZE,
+					 n, pm))
+				return 0;
+			for (uint64_t i = 0; i < n; i++)
+				total += page_wanted(&cr->r, !!cr->copy, pm[i]) * CKPT_PAGE_SIZE;
+		}
+	}
+	return total;
+}
+
+static int open_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int write_metadata(struct write_ctx *x)
+{
+	struct ckpt_capture *c = x->c;
+	struct ckpt_writer *w = &x->w;
+	size_t rsize = c->nr_regions * sizeof(struct ckpt_region);
+	struct ckpt_region *regions;
+	int ret;
+
+	regions = mmap(NULL, rsize ? rsize : 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (regions == MAP_FAILED)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->nr_regions; i++)
+		regions[i] = c->regions[i].r;
+	c->proc.nr_threads = ckpt_nr_slots;
+	ret = ckpt_writer_section(w, CKPT_SEC_PROC, &c->proc, sizeof(c->proc));
+	if (!ret)
+		ret = ckpt_writer_section(w, CKPT_SEC_STRINGS, c->strings, c->strings_len);
+	if (!ret)
+		ret = ckpt_writer_section(w, CKPT_SEC_THREADS, ckpt_slots,
+					  ckpt_nr_slots * sizeof(struct thread_slot));
+	if (!ret)
+		ret = ckpt_writer_section(w, CKPT_SEC_REGIONS, regions, rsize);
+	if (!ret)
+		ret = ckpt_writer_section(w, CKPT_SEC_RUNS, x->runs,
+					  x->nr_runs * sizeof(struct ckpt_run));
+	if (!ret)
+		ret = ckpt_writer_section(w, CKPT_SEC_FDS, c->fds,
+					  c->nr_fds * sizeof(struct ckpt_fd));
+	if (!ret && c->nr_timers)
+		ret = ckpt_writer_section(w, CKPT_SEC_TIMERS, c->timers,
+					  c->nr_timers * sizeof(struct ckpt_timer));
+	for (uint32_t i = 0; !ret; i++) {
+		struct ckpt_plugin_hdr ph;
+		const void *data;
+
+		if (!ckpt_plugin_blob(c, i, &ph, &data))
+			break;
+		ret = ckpt_writer_section2(w, CKPT_SEC_PLUGIN, &ph, sizeof(ph), data, ph.size);
+	}
+	munmap(regions, rsize ? rsize : 1);
+	return ret;
+}
+
+int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
+{
+	struct write_ctx *x;
+	struct ckpt_header hdr;
+	char name[256];
+	int dir, ret;
+
+	x = mmap(NULL, sizeof(*x), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x == MAP_FAILED)
+		return -ENOMEM;
+	memset(x, 0, sizeof(*x));
+	x->c = c;
+	dir = open_dir(ckpt_cfg.dir);
+	if (dir < 0)
+		return dir;
+	snprintf(name, sizeof(name), "ckpt_%s_%d_%u.img", ckpt_cfg.name, c->proc.pid, c->seq);
+	snprintf(x->path, sizeof(x->path), "%s/%s", ckpt_cfg.dir, name);
+	snprintf(path, pathlen, "%s", x->path);
+	x->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (x->pagemap < 0)
+		return -errno;
+	ret = ckpt_writer_open(&x->w, dir, name, ckpt_cfg.durable);
+	if (ret)
+		return ret;
+	x->total = count_present(x);
+	x->next_report = PROGRESS_BYTES;
+	for (uint32_t i = 0; i < c->nr_regions && !ret; i++)
+		ret = write_region(x, &c->regions[i]);
+	if (!ret)
+		ret = ckpt_writer_end_pages(&x->w);
+	if (!ret)
+		ret = write_metadata(x);
+	if (ret) {
+		ckpt_writer_abort(&x->w);
+		return ret;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.created_ns = c->created_ns;
+	hdr.pause_ns = c->pause_ns;
+	hdr.pid = c->proc.pid;
+	hdr.seq = c->seq;
+	memcpy(hdr.comm, c->proc.comm, sizeof(hdr.comm));
+	ret = ckpt_writer_finish(&x->w, &hdr);
+	if (!ret)
+		pr_info("checkpoint %u: %s (%" PRIu64 " MiB of data, %zu runs)", c->seq, x->path,
+			x->done >> 20, x->nr_runs);
+	return ret;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every libc entry point that takes a signal mask, so that the
+ * application can never block (or wait for, or read through a signalfd)
+ * libckpt's signals. Masks are copied and stripped; the rest of the
+ * call is the application's. A raw syscall that bypasses libc is not
+ * seen: a thread that blocks the stop signal that way makes a checkpoint
+ * fail after a timeout, naming the reason.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/signalfd.h>
+
+#include "ckpt.h"
+#include "real.h"
+
+void ckpt_sigset_strip(sigset_t *set)
+{
+	sigdelset(set, ckpt_cfg.trigger_sig);
+	sigdelset(set, ckpt_cfg.stop_sig);
+}
+
+/* Copies *in to *out with our signals removed; returns out, or NULL for NULL. */
+static const sigset_t *stripped(const sigset_t *in, sigset_t *out)
+{
+	if (!in)
+		return NULL;
+	*out = *in;
+	ckpt_sigset_strip(out);
+	return out;
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t s;
+
+	return REAL(sigprocmask)(how, how == SIG_UNBLOCK ? set : stripped(set, &s), old);
+}
+
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t s;
+
+	return REAL(pthread_sigmask)(how, how == SIG_UNBLOCK ? set : stripped(set, &s), old);
+}
+
+int sigsuspend(const sigset_t *mask)
+{
+	sigset_t s;
+
+	return REAL(sigsuspend)(stripped(mask, &s));
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	sigset_t s;
+
+	return REAL(ppoll)(fds, n, ts, stripped(mask, &s));
+}
+
+int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+	    const sigset_t *mask)
+{
+	sigset_t s;
+
+	return REAL(pselect)(n, r, w, e, ts, stripped(mask, &s));
+}
+
+int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+	sigset_t s;
+
+	return REAL(epoll_pwait)(epfd, ev, max, timeout, stripped(mask, &s));
+}
+
+int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
+		 const sigset_t *mask)
+{
+	sigset_t s;
+
+	return REAL(epoll_pwait2)(epfd, ev, max, timeout, stripped(mask, &s));
+}
+
+int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	sigset_t s;
+
+	return REAL(signalfd)(fd, stripped(mask, &s), flags);
+}
+
+int sigwait(const sigset_t *set, int *sig)
+{
+	sigset_t s;
+
+	return REAL(sigwait)(stripped(set, &s), sig);
+}
+
+int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	sigset_t s;
+
+	return REAL(sigwaitinfo)(stripped(set, &s), info);
+}
+
+int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+{
+	sigset_t s;
+
+	return REAL(sigtimedwait)(stripped(set, &s), info, ts);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* ckpt-restore IMAGE: continue a checkpointed program. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/exitcodes.h"
+#include "log.h"
+#include "restore.h"
+
+static const char usage[] =
+"NAME\n"
+"    ckpt-restore - continue a checkpointed program from its image\n"
+"\n"
+"SYNOPSIS\n"
+"    ckpt-restore [OPTIONS] IMAGE\n"
+"\n"
+"DESCRIPTION\n"
+"    Recreates the process saved in IMAGE (written by libckpt.so) with its\n"
+"    original pid and thread ids, memory, registers, signal state and open\n"
+"    files, and lets it continue where it was. The program's standard\n"
+"    input, output and error, if they were a terminal, pipe or socket, are\n"
+"    those of ckpt-restore. ckpt-restore stays as the program's parent and\n"
+"    exits with the program's exit status (128+N if signal N killed it).\n"
+"\n"
+"    Before anything is changed, the image is checked: header, section and\n"
+"    page checksums, every size and offset, and that the program, its\n"
+"    libraries and mapped files are unchanged. Restoring a pid needs root\n"
+"    (CAP_CHECKPOINT_RESTORE) and the pid to be free.\n"
+"\n"
+"OPTIONS\n"
+"    --no-verify   skip the page-data checksums (metadata is always checked)\n"
+"    -v, --verbose log each step (same as CKPT_LOG=debug)\n"
+"    -h, --help    show this help\n"
+"\n"
+"ENVIRONMENT\n"
+"    CKPT_LOG      error, warn, info or debug\n"
+"\n"
+"EXIT STATUS\n"
+"    Before the program runs again:\n"
+"     1  a system call failed          8  a checksum does not match\n"
+"     2  bad command line              9  a size, offset or count is invalid\n"
+"     3  image missing or unreadable  10  a binary or mapped file changed or vanished\n"
+"     4  not a ckpt image             11  cannot restore here (pid in use, other\n"
+"     5  newer image format version       kernel or CPU, permission)\n"
+"     6  other architecture\n"
+"     7  image truncated\n"
+"    After that, the program's own exit status.\n"
+"\n"
+"EXAMPLES\n"
+"    ckpt-restore ckpt_app_1234_1.img\n"
+"    ckpt-info ckpt_app_1234_1.img\n";
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "no-verify", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct rst_opts opts = { .verify = 1, .start_ns = mono_ns() };
+	struct ckpt_image img;
+	struct rst_ctx *x;
+	char err[512];
+	int c, ret, status_fd, exit_code;
+
+	ckpt_log_init("ckpt-restore");
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			opts.verify = 0;
+			break;
+		case 'v':
+			ckpt_log_level = CKPT_LOG_DEBUG;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return CKPT_EXIT_OK;
+		default:
+			fprintf(stderr, "usage: ckpt-restore [--no-verify] [-v] IMAGE (see --help)\n");
+			return CKPT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: ckpt-restore [--no-verify] [-v] IMAGE (see --help)\n");
+		return CKPT_EXIT_USAGE;
+	}
+	opts.log_level = ckpt_log_level;
+	ret = ckpt_image_open(argv[optind], &img, err, sizeof(err));
+	if (!ret && opts.verify)
+		ret = ckpt_image_verify_pages(&img, err, sizeof(err));
+	if (!ret)
+		ret = rst_check(&img, err, sizeof(err));
+	if (ret) {
+		pr_err("%s: %s", argv[optind], err);
+		return ret;
+	}
+	pr_debug("image %s: pid %d, %u threads, %u regions, %u runs", argv[optind],
+		 img.proc->pid, img.nr_threads, img.nr_regions, img.nr_runs);
+	if (rst_spawn(&img, &status_fd, &exit_code))
+		return exit_code;
+
+	/* the child: becomes the restored process */
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		_exit(CKPT_EXIT_FAIL);
+	x->img = &img;
+	x->opts = &opts;
+	x->status_fd = status_fd;
+	x->exe_fd = -1;
+	ret = rst_stage1(x);
+	pr_err("%s: %s", argv[optind], x->err[0] ? x->err : "restore failed");
+	_exit(ret ? ret : CKPT_EXIT_FAIL);
+}

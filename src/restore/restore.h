@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Stage 1 of ckpt-restore: ordinary C, everything that can fail with a clear message. */
+#ifndef CKPT_RESTORE_H
+#define CKPT_RESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image_read.h"
+#include "stage2/rst_args.h"
+
+struct rst_opts {
+	int verify;			/* check every page run's hash before restoring */
+	int log_level;
+	uint64_t start_ns;
+};
+
+struct rst_ctx {
+	struct ckpt_image *img;
+	struct rst_opts *opts;
+	int fd_base;			/* helper fds live at or above this number */
+	int status_fd;			/* tells the parent we reached the point of no return */
+	int *region_fd;			/* per region: fd to map, or -1 */
+	int exe_fd;
+	int close_fds[64 + 16384];
+	uint32_t nr_close;
+	char err[512];
+};
+
+/* check.c: is this machine able to take the image? Returns a CKPT_EXIT_* code. */
+int rst_check(struct ckpt_image *img, char *err, size_t len);
+int rst_current_vdso(uint64_t cur[3][2]);
+
+/* spawn.c: forks the process-to-be with the image's pid. Returns 0 in the child. */
+int rst_spawn(struct ckpt_image *img, int *status_fd, int *exit_code);
+
+/* fds.c */
+int rst_restore_fds(struct rst_ctx *x);
+int rst_high_fd(struct rst_ctx *x, int fd);
+void rst_close_others(struct rst_ctx *x);
+
+/* files.c: files and memfds that regions map */
+int rst_open_mapped_files(struct rst_ctx *x);
+
+/* plan.c: the hole and the restorer's arguments */
+struct rst_launch {
+	rst_entry_fn entry;
+	struct rst_args *args;
+	uint64_t stack_top;
+};
+int rst_plan(struct rst_ctx *x, struct rst_launch *out);
+
+/* stage1.c */
+int rst_stage1(struct rst_ctx *x);
+
+#endif
