@@ -174,6 +174,40 @@ static int check_target(pid_t pid, int *sig)
 	return CKPT_EXIT_OK;
 }
 
+/*
+ * The pid the process sees for itself, which names its status file: the
+ * innermost of /proc/PID/status NSpid (ckpt-restore may have put it in a
+ * pid namespace of its own).
+ */
+static pid_t inner_pid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t inner = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + 6, *end;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (long v = strtol(p, &end, 10); end != p; v = strtol(p, &end, 10)) {
+			inner = v;
+			p = end;
+		}
+	}
+	fclose(f);
+	return inner;
+}
+
+static void status_path(pid_t pid, char *out, size_t len)
+{
+	snprintf(out, len, "/tmp/ckpt-%u/%d.status", (unsigned)getuid(), (int)inner_pid(pid));
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -192,7 +226,7 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 
 	if (ret)
 		return ret;
-	snprintf(file, sizeof(file), "/tmp/ckpt-%u/%d.status", (unsigned)getuid(), (int)pid);
+	status_path(pid, file, sizeof(file));
 	srand(time(NULL) ^ getpid());
 	nonce = 1 + (unsigned)rand() % 0x7ffffffe;
 	v.sival_ptr = (void *)(uintptr_t)((CKPT_CTL_MAGIC << 32) | nonce);
@@ -237,7 +271,7 @@ static int do_status(pid_t pid)
 
 	if (ret)
 		return ret;
-	snprintf(file, sizeof(file), "/tmp/ckpt-%u/%d.status", (unsigned)getuid(), (int)pid);
+	status_path(pid, file, sizeof(file));
 	if (read_status(file, &s)) {
 		printf("no checkpoint yet\n");
 		return CKPT_EXIT_OK;

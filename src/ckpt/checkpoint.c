@@ -103,8 +103,9 @@ static int run_writer(void *arg)
 
 /*
  * The writer gets a stack of its own: on the application's stack it
- * would overwrite the very pages it is saving. Exit signal 0: the
- * application never sees SIGCHLD for it, nor finds it with wait().
+ * would overwrite the very pages it is saving. Its exit signal is the
+ * trigger signal, not SIGCHLD: the application's wait() never sees it,
+ * and our handler reaps it when it ends.
  */
 static pid_t fork_writer(struct ckpt_capture *c)
 {
@@ -114,7 +115,7 @@ static pid_t fork_writer(struct ckpt_capture *c)
 
 	if (stack == MAP_FAILED)
 		return -1;
-	pid = clone(run_writer, stack + WRITER_STACK, 0, c);
+	pid = clone(run_writer, stack + WRITER_STACK, ckpt_cfg.trigger_sig, c);
 	munmap(stack, WRITER_STACK);
 	return pid;
 }
@@ -226,6 +227,12 @@ void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc)
 	int saved_errno = errno;
 	uint32_t nonce;
 
+	if (si->si_code > 0 && si->si_code <= CLD_CONTINUED && si->si_pid == writer_pid &&
+	    writer_pid > 0) {
+		reap_writer();
+		errno = saved_errno;
+		return;
+	}
 	if (!is_request(sig, si, &nonce)) {
 		ckpt_app_handler(sig, si, uc);
 		errno = saved_errno;

@@ -140,17 +140,15 @@ static int id_in_use(pid_t id)
 	return access(path, F_OK) == 0;
 }
 
-static int check_ids(struct ckpt_image *img, char *err, size_t len)
+/* Returns the first of the image's pid and tids that a process of ours already uses, or 0. */
+int rst_ids_in_use(const struct ckpt_image *img)
 {
 	if (id_in_use(img->proc->pid))
-		return fail(err, len, CKPT_EXIT_ENV,
-			    "pid %d is in use by another process (is the original still running?)",
-			    img->proc->pid);
+		return img->proc->pid;
 	for (uint32_t i = 0; i < img->nr_threads; i++)
 		if (id_in_use(img->threads[i].tid))
-			return fail(err, len, CKPT_EXIT_ENV, "thread id %d is in use",
-				    img->threads[i].tid);
-	return CKPT_EXIT_OK;
+			return img->threads[i].tid;
+	return 0;
 }
 
 int rst_check(struct ckpt_image *img, char *err, size_t len)
@@ -163,7 +161,5 @@ int rst_check(struct ckpt_image *img, char *err, size_t len)
 		ret = fail(err, len, CKPT_EXIT_ENV,
 			   "this CPU lacks register state features the image uses (XCR0 %#llx vs %#llx)",
 			   (unsigned long long)img->proc->xcr0, (unsigned long long)read_xcr0());
-	if (!ret)
-		ret = check_ids(img, err, len);
 	return ret;
 }

@@ -28,11 +28,15 @@ static const char usage[] =
 "\n"
 "    Before anything is changed, the image is checked: header, section and\n"
 "    page checksums, every size and offset, and that the program, its\n"
-"    libraries and mapped files are unchanged. Restoring a pid needs root\n"
-"    (CAP_CHECKPOINT_RESTORE) and the pid to be free.\n"
+"    libraries and mapped files are unchanged. The program runs as the user\n"
+"    who runs ckpt-restore; nothing in the image grants privileges.\n"
 "\n"
 "OPTIONS\n"
 "    --no-verify   skip the page-data checksums (metadata is always checked)\n"
+"    --pidns=MODE  auto (default): restore the pid in the current pid namespace\n"
+"                  when it is free and we are root, else in a new pid namespace\n"
+"                  (plus a user namespace when not root) where the program\n"
+"                  sees its old pid and tids; always; never (fail instead)\n"
 "    -v, --verbose log each step (same as CKPT_LOG=debug)\n"
 "    -h, --help    show this help\n"
 "\n"
@@ -66,6 +70,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "no-verify", no_argument, NULL, 'n' },
+		{ "pidns", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -82,6 +87,16 @@ int main(int argc, char **argv)
 		case 'n':
 			opts.verify = 0;
 			break;
+		case 'p':
+			if (!strcmp(optarg, "auto"))
+				opts.pidns = RST_PIDNS_AUTO;
+			else if (!strcmp(optarg, "always"))
+				opts.pidns = RST_PIDNS_ALWAYS;
+			else if (!strcmp(optarg, "never"))
+				opts.pidns = RST_PIDNS_NEVER;
+			else
+				goto bad_usage;
+			break;
 		case 'v':
 			ckpt_log_level = CKPT_LOG_DEBUG;
 			break;
@@ -89,14 +104,11 @@ int main(int argc, char **argv)
 			fputs(usage, stdout);
 			return CKPT_EXIT_OK;
 		default:
-			fprintf(stderr, "usage: ckpt-restore [--no-verify] [-v] IMAGE (see --help)\n");
-			return CKPT_EXIT_USAGE;
+			goto bad_usage;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: ckpt-restore [--no-verify] [-v] IMAGE (see --help)\n");
-		return CKPT_EXIT_USAGE;
-	}
+	if (optind != argc - 1)
+		goto bad_usage;
 	opts.log_level = ckpt_log_level;
 	ret = ckpt_image_open(argv[optind], &img, err, sizeof(err));
 	if (!ret && opts.verify)
@@ -109,7 +121,7 @@ int main(int argc, char **argv)
 	}
 	pr_debug("image %s: pid %d, %u threads, %u regions, %u runs", argv[optind],
 		 img.proc->pid, img.nr_threads, img.nr_regions, img.nr_runs);
-	if (rst_spawn(&img, &status_fd, &exit_code))
+	if (rst_spawn(&img, &opts, &status_fd, &exit_code))
 		return exit_code;
 
 	/* the child: becomes the restored process */
@@ -123,4 +135,9 @@ int main(int argc, char **argv)
 	ret = rst_stage1(x);
 	pr_err("%s: %s", argv[optind], x->err[0] ? x->err : "restore failed");
 	_exit(ret ? ret : CKPT_EXIT_FAIL);
+
+bad_usage:
+	fprintf(stderr, "usage: ckpt-restore [--no-verify] [--pidns=auto|always|never] [-v] IMAGE "
+		"(see --help)\n");
+	return CKPT_EXIT_USAGE;
 }

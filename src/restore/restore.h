@@ -9,7 +9,14 @@
 #include "image_read.h"
 #include "stage2/rst_args.h"
 
+enum rst_pidns {
+	RST_PIDNS_AUTO,		/* own pid namespace only when the pid is taken or we lack rights */
+	RST_PIDNS_ALWAYS,
+	RST_PIDNS_NEVER,
+};
+
 struct rst_opts {
+	int pidns;			/* enum rst_pidns */
 	int verify;			/* check every page run's hash before restoring */
 	int log_level;
 	uint64_t start_ns;
@@ -30,9 +37,11 @@ struct rst_ctx {
 /* check.c: is this machine able to take the image? Returns a CKPT_EXIT_* code. */
 int rst_check(struct ckpt_image *img, char *err, size_t len);
 int rst_current_vdso(uint64_t cur[3][2]);
+int rst_ids_in_use(const struct ckpt_image *img);
 
 /* spawn.c: forks the process-to-be with the image's pid. Returns 0 in the child. */
-int rst_spawn(struct ckpt_image *img, int *status_fd, int *exit_code);
+int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_fd,
+	      int *exit_code);
 
 /* fds.c */
 int rst_restore_fds(struct rst_ctx *x);

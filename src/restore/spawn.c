@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The restored process is a child of ckpt-restore created with clone3
- * and set_tid, so it has the image's pid. ckpt-restore stays as its
- * parent: it reports errors from before the point of no return with
- * their exit codes, then forwards termination signals and exits with
- * the program's own status, like any launcher.
+ * and set_tid, so it has the image's pid. Where that pid is taken, or we
+ * may not choose pids (not root), it is created in a new pid namespace
+ * (and a user namespace when not root), under a small init of ours,
+ * with /proc mounted for that namespace so that the program and libckpt
+ * see their own pids there.
+ *
+ * ckpt-restore stays as the parent: it reports errors from before the
+ * point of no return with their exit codes, then forwards termination
+ * signals and exits with the program's status, like any launcher.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +48,13 @@ static void install_forwarding(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
+static int exit_status(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
 static int wait_child(pid_t pid, int status_fd)
 {
 	char ready = 0;
@@ -62,28 +76,124 @@ static int wait_child(pid_t pid, int status_fd)
 		       WTERMSIG(status));
 		return CKPT_EXIT_FAIL;
 	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
+	return exit_status(status);
 }
 
-int rst_spawn(struct ckpt_image *img, int *status_fd, int *exit_code)
+static pid_t clone_with_pid(pid_t want)
 {
 	struct clone_args ca;
-	pid_t want = img->proc->pid, pid;
-	int pfd[2];
 
-	if (pipe2(pfd, O_CLOEXEC)) {
-		pr_err("pipe: %s", strerror(errno));
-		*exit_code = CKPT_EXIT_FAIL;
-		return -1;
-	}
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
 	ca.set_tid = (uint64_t)(uintptr_t)&want;
 	ca.set_tid_size = 1;
 	fflush(NULL);
-	pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	return syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -EIO;
+}
+
+static int enter_namespaces(void)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	char map[64];
+	int flags = CLONE_NEWPID | CLONE_NEWNS | (uid ? CLONE_NEWUSER : 0);
+
+	if (unshare(flags)) {
+		pr_err("cannot create a pid namespace: %s", strerror(errno));
+		return -1;
+	}
+	if (!uid)
+		return 0;
+	/* map ourselves to ourselves: the program keeps our uid and gains nothing */
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if (write_file("/proc/self/setgroups", "deny") || write_file("/proc/self/uid_map", map))
+		goto fail;
+	snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	if (write_file("/proc/self/gid_map", map))
+		goto fail;
+	return 0;
+fail:
+	pr_err("cannot set up the user namespace: %s", strerror(errno));
+	return -1;
+}
+
+/*
+ * pid 1 of the new namespace: mounts its /proc, starts the program with
+ * its old pid, reaps orphans, and leaves with the program's status.
+ */
+static int run_init(pid_t want, int status_fd)
+{
+	int status, code = CKPT_EXIT_FAIL;
+	pid_t pid, w;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		pr_err("cannot mount /proc for the new pid namespace: %s", strerror(errno));
+		_exit(CKPT_EXIT_ENV);
+	}
+	pid = clone_with_pid(want);
+	if (pid == 0)
+		return 0;
+	close(status_fd);
+	if (pid < 0) {
+		pr_err("clone3 with pid %d in the new namespace: %s", want, strerror(errno));
+		_exit(CKPT_EXIT_ENV);
+	}
+	while ((w = wait(&status)) != -1 || errno == EINTR)
+		if (w == pid)
+			code = exit_status(status);
+	_exit(code);
+}
+
+int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_fd,
+	      int *exit_code)
+{
+	pid_t want = img->proc->pid, pid = -1;
+	int busy = rst_ids_in_use(img);
+	int use_ns = opts->pidns == RST_PIDNS_ALWAYS;
+	int pfd[2];
+
+	if (busy && opts->pidns == RST_PIDNS_NEVER) {
+		pr_err("id %d is in use by another process (is the original still running?)",
+		       busy);
+		*exit_code = CKPT_EXIT_ENV;
+		return -1;
+	}
+	if (pipe2(pfd, O_CLOEXEC)) {
+		pr_err("pipe: %s", strerror(errno));
+		*exit_code = CKPT_EXIT_FAIL;
+		return -1;
+	}
+	if (!use_ns && !busy) {
+		pid = clone_with_pid(want);
+		if (pid < 0 && errno == EPERM && opts->pidns == RST_PIDNS_AUTO)
+			use_ns = 1;
+	} else if (busy) {
+		use_ns = 1;
+	}
+	if (use_ns) {
+		pr_debug("restoring pid %d in a new pid namespace", want);
+		if (enter_namespaces()) {
+			*exit_code = CKPT_EXIT_ENV;
+			return -1;
+		}
+		fflush(NULL);
+		pid = want == 1 ? clone_with_pid(1) : fork();
+		if (pid == 0 && want != 1 && run_init(want, pfd[1]) != 0)
+			_exit(CKPT_EXIT_FAIL);
+	}
 	if (pid == 0) {
 		close(pfd[0]);
 		*status_fd = pfd[1];
@@ -91,13 +201,7 @@ int rst_spawn(struct ckpt_image *img, int *status_fd, int *exit_code)
 	}
 	close(pfd[1]);
 	if (pid < 0) {
-		if (errno == EEXIST)
-			pr_err("pid %d is in use by another process", want);
-		else if (errno == EPERM)
-			pr_err("cannot create a process with pid %d: %s (restoring a pid needs "
-			       "root or CAP_CHECKPOINT_RESTORE)", want, strerror(errno));
-		else
-			pr_err("clone3 with pid %d: %s", want, strerror(errno));
+		pr_err("cannot create a process with pid %d: %s", want, strerror(errno));
 		*exit_code = CKPT_EXIT_ENV;
 		close(pfd[0]);
 		return -1;
