@@ -30,7 +30,6 @@
 #define WRITER_STACK	(1u << 20)
 
 static struct ckpt_capture capture;
-static volatile int busy;
 static uint32_t seq;
 static pid_t writer_pid;
 static char writer_tmp[300];
@@ -86,8 +85,11 @@ static int capture_state(struct ckpt_capture *c)
 static int run_writer(void *arg)
 {
 	struct ckpt_capture *c = arg;
-	char path[4096];
-	int ret = ckpt_write_image(c, path, sizeof(path));
+	char path[4096] = "";
+	int ret = ckpt_writer_freeze_tls(c);
+
+	if (!ret)
+		ret = ckpt_write_image(c, path, sizeof(path));
 
 	if (ret) {
 		char msg[512];
@@ -126,7 +128,7 @@ static void finish_failed(struct ckpt_capture *c)
 	ckpt_status_write(c->seq, c->nonce, "error", NULL, 0, 0, c->error);
 }
 
-static void checkpoint(uint32_t nonce, void *uc)
+static void checkpoint(uint32_t nonce)
 {
 	struct ckpt_capture *c = &capture;
 	struct thread_slot *self;
@@ -155,7 +157,7 @@ static void checkpoint(uint32_t nonce, void *uc)
 	self = ckpt_slot_claim();
 	if (!self)
 		goto fail_stopped;
-	ckpt_thread_capture(self, uc);
+	ckpt_thread_capture(self, NULL);
 	self->t.flags |= CKPT_THREAD_COORD;
 	if (ckpt_ctx_save(&self->t.ctx)) {
 		ckpt_coordinator_restarted(c, self);
@@ -165,6 +167,7 @@ static void checkpoint(uint32_t nonce, void *uc)
 		goto fail_stopped;
 	snprintf(writer_tmp, sizeof(writer_tmp), "%s/.ckpt_%s_%d_%u.img.tmp", ckpt_cfg.dir,
 		 ckpt_cfg.name, c->proc.pid, c->seq);
+	c->proc.nr_threads = ckpt_nr_slots;
 	c->pause_ns = ckpt_mono_ns() - c->t_start;
 	pid = fork_writer(c);
 	ckpt_release_threads();
@@ -222,27 +225,29 @@ static int sender_allowed(const siginfo_t *si)
 	return 0;
 }
 
-void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc)
+/* Called by the coordinator thread for each trigger signal it receives. */
+void ckpt_handle_trigger(siginfo_t *si)
 {
-	int saved_errno = errno;
+	int sig = ckpt_cfg.trigger_sig;
 	uint32_t nonce;
 
 	if (si->si_code > 0 && si->si_code <= CLD_CONTINUED && si->si_pid == writer_pid &&
 	    writer_pid > 0) {
 		reap_writer();
-		errno = saved_errno;
 		return;
 	}
 	if (!is_request(sig, si, &nonce)) {
-		ckpt_app_handler(sig, si, uc);
-		errno = saved_errno;
+		ckpt_app_handler(sig, si, NULL);
 		return;
 	}
-	if (sender_allowed(si) && !__atomic_exchange_n(&busy, 1, __ATOMIC_ACQ_REL)) {
-		checkpoint(nonce, uc);
-		__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
-	}
-	errno = saved_errno;
+	if (sender_allowed(si))
+		checkpoint(nonce);
+}
+
+/* CKPT_INTERVAL elapsed. */
+void ckpt_periodic(void)
+{
+	checkpoint(0);
 }
 
 /* After a restart: no writer of ours is running. */

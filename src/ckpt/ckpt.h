@@ -111,6 +111,7 @@ int ckpt_capture_timers(struct ckpt_capture *c);
 void ckpt_restore_timers(const struct ckpt_timer *t, uint32_t nr);
 
 /* writer.c: runs in the forked child */
+int ckpt_writer_freeze_tls(struct ckpt_capture *c);
 int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen);
 
 /* status.c: progress and result for ckpt-ctl */
@@ -128,6 +129,11 @@ int ckpt_plugin_blob(struct ckpt_capture *c, uint32_t i, struct ckpt_plugin_hdr 
 void ckpt_plugin_take_error(char *buf, size_t len);
 
 /* checkpoint.c */
+void ckpt_handle_trigger(siginfo_t *si);
+void ckpt_periodic(void);
+
+/* coord.c: the coordinator thread */
+int ckpt_start_coordinator(void);
 void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc);
 void ckpt_checkpoint_restarted(void);
 void ckpt_fail(struct ckpt_capture *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -137,7 +143,6 @@ void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self
 
 /* interpose: the application's view of our signals */
 int ckpt_is_own_signal(int sig);
-void ckpt_sigset_strip(sigset_t *set);
 int ckpt_app_handler(int sig, siginfo_t *si, void *uc);
 int ckpt_app_handler_installed(int sig);
 int ckpt_install_handlers(void);

@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -126,23 +127,71 @@ void ckpt_thread_restore_kernel_state(const struct thread_slot *s)
 			syscall(SYS_tgkill, getpid(), t->tid, sig);
 }
 
-static int is_stop_request(const siginfo_t *si)
+/*
+ * What the coordinator saw a thread doing just before it sent the stop
+ * signal: the system call it was blocked in (from /proc/self/task/TID/syscall).
+ */
+struct stop_req {
+	uint32_t magic;
+	pid_t tid;
+	long nr;			/* -1: not in a system call */
+	uint64_t pc;			/* user address after the syscall instruction */
+};
+
+static const struct stop_req *stop_request(const siginfo_t *si)
 {
-	return si->si_code == SI_QUEUE && si->si_pid == getpid() &&
-	       si->si_value.sival_int == CKPT_CTL_MAGIC;
+	const struct stop_req *req = si->si_value.sival_ptr;
+	uint64_t p = (uint64_t)(uintptr_t)req;
+
+	if (si->si_code != SI_QUEUE || si->si_pid != getpid() ||
+	    !ckpt_scratch_contains(p, p + sizeof(*req)) || req->magic != CKPT_CTL_MAGIC ||
+	    req->tid != gettid())
+		return NULL;
+	return req;
+}
+
+/*
+ * The stop signal has a handler, so the kernel fails a sleeping system
+ * call with EINTR instead of restarting it. The application must not
+ * see that: point the interrupted context back at the syscall
+ * instruction, to run the call again once the handler returns (in this
+ * process, and in a restored one, since the frame is in the image).
+ * Sleeps continue with the remaining time where the kernel reported it.
+ */
+static void retry_interrupted_syscall(ucontext_t *uc, const struct stop_req *req)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+
+	if (req->nr < 0 || (uint64_t)g[REG_RIP] != req->pc || g[REG_RAX] != -EINTR ||
+	    *(const uint16_t *)(uintptr_t)(g[REG_RIP] - 2) != 0x050f)	/* syscall */
+		return;
+	switch (req->nr) {
+	case SYS_nanosleep:
+		if (g[REG_RSI])
+			g[REG_RDI] = g[REG_RSI];	/* req = rem */
+		break;
+	case SYS_clock_nanosleep:
+		if (!(g[REG_RSI] & TIMER_ABSTIME) && g[REG_R10])
+			g[REG_RDX] = g[REG_R10];
+		break;
+	}
+	g[REG_RAX] = req->nr;
+	g[REG_RIP] -= 2;
 }
 
 void ckpt_stop_handler(int sig, siginfo_t *si, void *uc)
 {
+	const struct stop_req *req = stop_request(si);
 	int saved_errno = errno;
 	struct thread_slot *s;
 	int gen;
 
-	if (!is_stop_request(si)) {
+	if (!req) {
 		ckpt_app_handler(sig, si, uc);
 		errno = saved_errno;
 		return;
 	}
+	retry_interrupted_syscall(uc, req);
 	gen = release_gen;
 	s = ckpt_slot_claim();
 	if (s) {
@@ -190,16 +239,35 @@ static int task_alive(pid_t tid)
 	return syscall(SYS_tgkill, getpid(), tid, 0) == 0;
 }
 
-static int send_stop(pid_t tid)
+static void read_blocked_syscall(struct stop_req *req)
+{
+	char path[64], buf[256], *end;
+
+	req->nr = -1;
+	req->pc = 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)req->tid);
+	if (ckpt_read_file(path, buf, sizeof(buf)) <= 0 || buf[0] < '0' || buf[0] > '9')
+		return;
+	req->nr = strtol(buf, &end, 10);
+	/* nr, six arguments, sp, pc */
+	for (int field = 0; field < 7 && *end; field++)
+		strtoull(end, &end, 16);
+	req->pc = strtoull(end, NULL, 16);
+}
+
+static int send_stop(struct stop_req *req, pid_t tid)
 {
 	siginfo_t si;
 
+	req->magic = CKPT_CTL_MAGIC;
+	req->tid = tid;
+	read_blocked_syscall(req);
 	memset(&si, 0, sizeof(si));
 	si.si_signo = ckpt_cfg.stop_sig;
 	si.si_code = SI_QUEUE;
 	si.si_pid = getpid();
 	si.si_uid = getuid();
-	si.si_value.sival_int = CKPT_CTL_MAGIC;
+	si.si_value.sival_ptr = req;
 	return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, ckpt_cfg.stop_sig, &si);
 }
 
@@ -233,11 +301,12 @@ int ckpt_stop_threads(struct ckpt_capture *c)
 {
 	pid_t *sent = ckpt_scratch_alloc(CKPT_MAX_THREADS * sizeof(pid_t));
 	pid_t *now = ckpt_scratch_alloc(CKPT_MAX_THREADS * sizeof(pid_t));
+	struct stop_req *reqs = ckpt_scratch_alloc(CKPT_MAX_THREADS * sizeof(*reqs));
 	uint64_t deadline = ckpt_mono_ns() + STOP_TIMEOUT_NS;
 	pid_t self = gettid();
 	int nr_sent = 0;
 
-	if (!sent || !now)
+	if (!sent || !now || !reqs)
 		return -ENOMEM;
 	stop_count = 0;
 	for (;;) {
@@ -256,7 +325,7 @@ int ckpt_stop_threads(struct ckpt_capture *c)
 				ckpt_fail(c, "more than %d threads", CKPT_MAX_THREADS - 1);
 				return -E2BIG;
 			}
-			if (send_stop(now[i]) == 0) {
+			if (send_stop(&reqs[nr_sent], now[i]) == 0) {
 				sent[nr_sent++] = now[i];
 				added++;
 			}

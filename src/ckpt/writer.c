@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <asm/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -189,6 +191,50 @@ out:
 	return 0;
 }
 
+/*
+ * The writer runs on a stack of its own, but its thread pointer is still
+ * the coordinator's, and libc writes there (errno): copy the region that
+ * holds it before the first system call that could fail, and save the copy.
+ */
+int ckpt_writer_freeze_tls(struct ckpt_capture *c)
+{
+	uint64_t fs, pm[PM_CHUNK];
+	int pagemap;
+
+	if (syscall(SYS_arch_prctl, ARCH_GET_FS, &fs))
+		return -EIO;
+	pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pagemap < 0)
+		return -EIO;
+	for (uint32_t i = 0; i < c->nr_regions; i++) {
+		struct cap_region *cr = &c->regions[i];
+		uint64_t len = cr->r.end - cr->r.start;
+		char *copy;
+
+		if (fs < cr->r.start || fs >= cr->r.end || cr->copy)
+			continue;
+		copy = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (copy == MAP_FAILED)
+			break;
+		for (uint64_t base = 0; base < len / CKPT_PAGE_SIZE; base += PM_CHUNK) {
+			uint64_t n = len / CKPT_PAGE_SIZE - base;
+
+			n = n < PM_CHUNK ? n : PM_CHUNK;
+			if (read_pagemap(pagemap, cr->r.start + base * CKPT_PAGE_SIZE, n, pm))
+				break;
+			for (uint64_t k = 0; k < n; k++)
+				if (pm[k] & (PM_PRESENT | PM_SWAP))
+					memcpy(copy + (base + k) * CKPT_PAGE_SIZE,
+					       (char *)(uintptr_t)cr->r.start +
+					       (base + k) * CKPT_PAGE_SIZE, CKPT_PAGE_SIZE);
+		}
+		cr->copy = copy;
+	}
+	close(pagemap);
+	return 0;
+}
+
 /* Bytes that pagemap reports resident: the total shown in progress. */
 static uint64_t count_present(struct write_ctx *x)
 {
@@ -240,7 +286,6 @@ static int write_metadata(struct write_ctx *x)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < c->nr_regions; i++)
 		regions[i] = c->regions[i].r;
-	c->proc.nr_threads = ckpt_nr_slots;
 	ret = ckpt_writer_section(w, CKPT_SEC_PROC, &c->proc, sizeof(c->proc));
 	if (!ret)
 		ret = ckpt_writer_section(w, CKPT_SEC_STRINGS, c->strings, c->strings_len);

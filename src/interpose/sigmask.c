@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Every libc entry point that takes a signal mask, so that the
- * application can never block (or wait for, or read through a signalfd)
- * libckpt's signals. Masks are copied and stripped; the rest of the
- * call is the application's. A raw syscall that bypasses libc is not
+ * Every libc entry point that takes a signal mask. In application
+ * threads the stop signal is never blocked and the trigger signal always
+ * is (only the coordinator thread takes it); neither can be waited for
+ * or read through a signalfd. Masks are copied and adjusted; the rest of
+ * the call is the application's. A raw syscall that bypasses libc is not
  * seen: a thread that blocks the stop signal that way makes a checkpoint
  * fail after a timeout, naming the reason.
  */
@@ -16,19 +17,40 @@
 #include "ckpt.h"
 #include "real.h"
 
-void ckpt_sigset_strip(sigset_t *set)
-{
-	sigdelset(set, ckpt_cfg.trigger_sig);
-	sigdelset(set, ckpt_cfg.stop_sig);
-}
-
-/* Copies *in to *out with our signals removed; returns out, or NULL for NULL. */
+/* A set to wait on: neither of our signals. */
 static const sigset_t *stripped(const sigset_t *in, sigset_t *out)
 {
 	if (!in)
 		return NULL;
 	*out = *in;
-	ckpt_sigset_strip(out);
+	sigdelset(out, ckpt_cfg.trigger_sig);
+	sigdelset(out, ckpt_cfg.stop_sig);
+	return out;
+}
+
+/* A mask to install: stop signal open, trigger signal closed. */
+static const sigset_t *adjusted(const sigset_t *in, sigset_t *out)
+{
+	if (!in)
+		return NULL;
+	*out = *in;
+	sigdelset(out, ckpt_cfg.stop_sig);
+	sigaddset(out, ckpt_cfg.trigger_sig);
+	return out;
+}
+
+/* The set argument of sigprocmask/pthread_sigmask, adjusted for `how`. */
+static const sigset_t *mask_change(int how, const sigset_t *in, sigset_t *out)
+{
+	if (!in)
+		return NULL;
+	*out = *in;
+	if (how == SIG_UNBLOCK)
+		sigdelset(out, ckpt_cfg.trigger_sig);
+	else
+		sigdelset(out, ckpt_cfg.stop_sig);
+	if (how == SIG_SETMASK)
+		sigaddset(out, ckpt_cfg.trigger_sig);
 	return out;
 }
 
@@ -36,28 +58,28 @@ int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
 	sigset_t s;
 
-	return REAL(sigprocmask)(how, how == SIG_UNBLOCK ? set : stripped(set, &s), old);
+	return REAL(sigprocmask)(how, mask_change(how, set, &s), old);
 }
 
 int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	sigset_t s;
 
-	return REAL(pthread_sigmask)(how, how == SIG_UNBLOCK ? set : stripped(set, &s), old);
+	return REAL(pthread_sigmask)(how, mask_change(how, set, &s), old);
 }
 
 int sigsuspend(const sigset_t *mask)
 {
 	sigset_t s;
 
-	return REAL(sigsuspend)(stripped(mask, &s));
+	return REAL(sigsuspend)(adjusted(mask, &s));
 }
 
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	sigset_t s;
 
-	return REAL(ppoll)(fds, n, ts, stripped(mask, &s));
+	return REAL(ppoll)(fds, n, ts, adjusted(mask, &s));
 }
 
 int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
@@ -65,14 +87,14 @@ int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
 {
 	sigset_t s;
 
-	return REAL(pselect)(n, r, w, e, ts, stripped(mask, &s));
+	return REAL(pselect)(n, r, w, e, ts, adjusted(mask, &s));
 }
 
 int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
 {
 	sigset_t s;
 
-	return REAL(epoll_pwait)(epfd, ev, max, timeout, stripped(mask, &s));
+	return REAL(epoll_pwait)(epfd, ev, max, timeout, adjusted(mask, &s));
 }
 
 int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
@@ -80,7 +102,7 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespe
 {
 	sigset_t s;
 
-	return REAL(epoll_pwait2)(epfd, ev, max, timeout, stripped(mask, &s));
+	return REAL(epoll_pwait2)(epfd, ev, max, timeout, adjusted(mask, &s));
 }
 
 int signalfd(int fd, const sigset_t *mask, int flags)

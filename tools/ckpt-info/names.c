@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/* Names and formats shared by the text and the JSON output. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "ckpt-info.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Set by the kernel in F_GETFL on 64-bit; glibc defines O_LARGEFILE as 0. */
+#define KERNEL_O_LARGEFILE 0100000
+
+struct flag_name {
+	uint64_t bit;
+	const char *name;
+};
+
+/* Appends the names of the set bits, then any unnamed rest in hex. */
+static void flags_str(uint64_t flags, const struct flag_name *names, size_t nr,
+		      const char *sep, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < nr && pos < len; i++) {
+		if ((flags & names[i].bit) != names[i].bit)
+			continue;
+		pos += snprintf(buf + pos, len - pos, "%s%s", pos ? sep : "", names[i].name);
+		flags &= ~names[i].bit;
+	}
+	if (flags && pos < len)
+		snprintf(buf + pos, len - pos, "%s0x%llx", pos ? sep : "", (unsigned long long)flags);
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629), 0 if invalid. */
+size_t utf8_len(const unsigned char *p, size_t max)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (n > max)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if (p[i] < lo || p[i] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+const char *sig_name(int signo, char *buf, size_t len)
+{
+	const char *abbrev = sigabbrev_np(signo);
+
+	if (abbrev)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else if (signo >= SIGRTMIN && signo <= SIGRTMAX)
+		snprintf(buf, len, "SIGRTMIN+%d", signo - SIGRTMIN);
+	else
+		snprintf(buf, len, "SIG%d", signo);
+	return buf;
+}
+
+void sigset_names(uint64_t set, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	buf[0] = 0;
+	for (int signo = 1; signo <= CKPT_NR_SIGNALS && pos < len; signo++) {
+		char name[24];
+
+		if (set & (1ull << (signo - 1)))
+			pos += snprintf(buf + pos, len - pos, "%s%s", pos ? "," : "",
+					sig_name(signo, name, sizeof(name)));
+	}
+}
+
+/* Short form for the text report: "-", "all", "all but SIGKILL,SIGSTOP" or a list. */
+void sigset_brief(uint64_t set, char *buf, size_t len)
+{
+	size_t n;
+
+	if (!set) {
+		snprintf(buf, len, "-");
+	} else if (!~set) {
+		snprintf(buf, len, "all");
+	} else if (__builtin_popcountll(set) > CKPT_NR_SIGNALS / 2) {
+		n = snprintf(buf, len, "all but ");
+		sigset_names(~set, buf + n, len - n);
+	} else {
+		sigset_names(set, buf, len);
+	}
+}
+
+void sa_flags_str(uint64_t flags, char *buf, size_t len)
+{
+	static const struct flag_name names[] = {
+		{ SA_NOCLDSTOP, "NOCLDSTOP" }, { SA_NOCLDWAIT, "NOCLDWAIT" },
+		{ SA_SIGINFO, "SIGINFO" }, { SA_ONSTACK, "ONSTACK" },
+		{ SA_RESTART, "RESTART" }, { SA_NODEFER, "NODEFER" },
+		{ SA_RESETHAND, "RESETHAND" }, { 0x04000000, "RESTORER" },
+	};
+
+	flags_str(flags, names, ARRAY_SIZE(names), "|", buf, len);
+}
+
+const char *rlimit_name(int res)
+{
+	static const char *const names[CKPT_NR_RLIMITS] = {
+		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+		"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO",
+		"RTTIME",
+	};
+
+	return res >= 0 && res < CKPT_NR_RLIMITS ? names[res] : "?";
+}
+
+const char *itimer_name(int which)
+{
+	static const char *const names[] = { "real", "virtual", "prof" };
+
+	return which >= 0 && which < (int)ARRAY_SIZE(names) ? names[which] : "?";
+}
+
+const char *clock_name(int clockid)
+{
+	static const char *const names[] = {
+		[CLOCK_REALTIME] = "realtime", [CLOCK_MONOTONIC] = "monotonic",
+		[CLOCK_PROCESS_CPUTIME_ID] = "process-cputime",
+		[CLOCK_THREAD_CPUTIME_ID] = "thread-cputime",
+		[CLOCK_MONOTONIC_RAW] = "monotonic-raw",
+		[CLOCK_REALTIME_COARSE] = "realtime-coarse",
+		[CLOCK_MONOTONIC_COARSE] = "monotonic-coarse",
+		[CLOCK_BOOTTIME] = "boottime", [CLOCK_REALTIME_ALARM] = "realtime-alarm",
+		[CLOCK_BOOTTIME_ALARM] = "boottime-alarm", [CLOCK_TAI] = "tai",
+	};
+
+	if (clockid < 0 || clockid >= (int)ARRAY_SIZE(names) || !names[clockid])
+		return "?";
+	return names[clockid];
+}
+
+const char *notify_name(int notify)
+{
+	switch (notify) {
+	case SIGEV_SIGNAL:
+		return "signal";
+	case SIGEV_NONE:
+		return "none";
+	case SIGEV_THREAD:
+		return "thread";
+	case SIGEV_THREAD_ID:
+		return "thread-id";
+	default:
+		return "?";
+	}
+}
+
+void prot_str(const struct ckpt_region *r, char buf[5])
+{
+	buf[0] = r->prot & PROT_READ ? 'r' : '-';
+	buf[1] = r->prot & PROT_WRITE ? 'w' : '-';
+	buf[2] = r->prot & PROT_EXEC ? 'x' : '-';
+	buf[3] = r->flags & CKPT_REGF_SHARED ? 's' : 'p';
+	buf[4] = 0;
+}
+
+void open_flags_str(uint32_t flags, uint32_t fdflags, char *buf, size_t len)
+{
+	static const char *const modes[] = { "r", "w", "rw", "?" };
+	static const struct flag_name names[] = {
+		{ O_APPEND, "append" }, { O_NONBLOCK, "nonblock" }, { O_SYNC, "sync" },
+		{ O_DSYNC, "dsync" }, { O_DIRECT, "direct" }, { O_NOATIME, "noatime" },
+		{ O_PATH, "path" },
+	};
+	size_t pos;
+
+	pos = snprintf(buf, len, "%s%s", modes[flags & O_ACCMODE],
+		       fdflags & FD_CLOEXEC ? ",cloexec" : "");
+	flags &= ~(O_ACCMODE | KERNEL_O_LARGEFILE);
+	if (!flags || pos + 1 >= len)
+		return;
+	buf[pos++] = ',';
+	flags_str(flags, names, ARRAY_SIZE(names), ",", buf + pos, len - pos);
+}
+
+void iso_time(uint64_t ns, char *buf, size_t len)
+{
+	time_t sec = ns / 1000000000;
+	struct tm tm;
+	size_t n;
+
+	if (!gmtime_r(&sec, &tm)) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03lluZ", (unsigned long long)(ns / 1000000 % 1000));
+}
+
+void human_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGTPE";
+	double v = bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%llu", (unsigned long long)bytes);
+		return;
+	}
+	while (v >= 1024 && u < (int)sizeof(units) - 2) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
+void thread_flags_str(uint32_t flags, char *buf, size_t len)
+{
+	static const struct flag_name names[] = {
+		{ CKPT_THREAD_LEADER, "leader" }, { CKPT_THREAD_COORD, "coordinator" },
+	};
+
+	flags_str(flags, names, ARRAY_SIZE(names), ",", buf, len);
+}
+
+const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+uint64_t image_stored_bytes(const struct ckpt_image *img)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < img->nr_runs; i++)
+		sum += img->runs[i].npages * CKPT_PAGE_SIZE;
+	return sum;
+}

@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The report as one JSON object. Addresses, masks and flags are strings
+ * ("0x..."): 64-bit values do not survive JSON parsers that use doubles.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/ucontext.h>
+
+#include "ckpt-info.h"
+
+struct json {
+	FILE *out;
+	int depth;
+	unsigned count[8];		/* members written so far at each depth */
+};
+
+/* Invalid UTF-8 bytes (paths need not be UTF-8) become \u00XX. */
+static void put_escaped(FILE *out, const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	fputc('"', out);
+	while (i < max && p[i]) {
+		size_t n = p[i] < 0x80 ? 1 : utf8_len(p + i, max - i);
+
+		if (p[i] == '"' || p[i] == '\\')
+			fprintf(out, "\\%c", p[i]);
+		else if (p[i] < 0x20 || p[i] == 0x7f || !n)
+			fprintf(out, "\\u%04x", p[i]);
+		else
+			fwrite(p + i, 1, n, out);
+		i += n ? n : 1;
+	}
+	fputc('"', out);
+}
+
+static void j_member(struct json *j, const char *key)
+{
+	if (j->count[j->depth]++)
+		fputc(',', j->out);
+	if (j->depth)
+		fprintf(j->out, "\n%*s", 2 * j->depth, "");
+	if (key) {
+		put_escaped(j->out, key, SIZE_MAX);
+		fputs(": ", j->out);
+	}
+}
+
+static void j_open(struct json *j, const char *key, char bracket)
+{
+	j_member(j, key);
+	fputc(bracket, j->out);
+	j->count[++j->depth] = 0;
+}
+
+static void j_close(struct json *j, char bracket)
+{
+	if (j->count[j->depth])
+		fprintf(j->out, "\n%*s", 2 * (j->depth - 1), "");
+	j->depth--;
+	fputc(bracket, j->out);
+}
+
+static void j_str(struct json *j, const char *key, const char *s, size_t max)
+{
+	j_member(j, key);
+	if (s)
+		put_escaped(j->out, s, max);
+	else
+		fputs("null", j->out);
+}
+
+static void j_u64(struct json *j, const char *key, uint64_t v)
+{
+	j_member(j, key);
+	fprintf(j->out, "%llu", (unsigned long long)v);
+}
+
+static void j_i64(struct json *j, const char *key, int64_t v)
+{
+	j_member(j, key);
+	fprintf(j->out, "%lld", (long long)v);
+}
+
+static void j_hex(struct json *j, const char *key, uint64_t v)
+{
+	j_member(j, key);
+	fprintf(j->out, "\"0x%llx\"", (unsigned long long)v);
+}
+
+static void j_bool(struct json *j, const char *key, int v)
+{
+	j_member(j, key);
+	fputs(v ? "true" : "false", j->out);
+}
+
+static void j_sigset(struct json *j, const char *key, uint64_t set)
+{
+	char names[512];
+
+	j_open(j, key, '[');
+	for (int signo = 1; signo <= CKPT_NR_SIGNALS; signo++)
+		if (set & (1ull << (signo - 1)))
+			j_str(j, NULL, sig_name(signo, names, sizeof(names)), SIZE_MAX);
+	j_close(j, ']');
+}
+
+static void json_image(struct info *in, struct json *j)
+{
+	const struct ckpt_header *h = &in->img->hdr;
+	char created[40];
+
+	iso_time(h->created_ns, created, sizeof(created));
+	j_open(j, "image", '{');
+	j_str(j, "path", in->path, SIZE_MAX);
+	j_u64(j, "file_size", in->img->size);
+	j_u64(j, "version", h->version);
+	j_str(j, "arch", "x86_64", SIZE_MAX);
+	j_u64(j, "page_size", h->page_size);
+	j_i64(j, "pid", h->pid);
+	j_str(j, "comm", h->comm, sizeof(h->comm));
+	j_u64(j, "seq", h->seq);
+	j_str(j, "created", created, SIZE_MAX);
+	j_u64(j, "created_ns", h->created_ns);
+	j_u64(j, "pause_ns", h->pause_ns);
+	j_close(j, '}');
+}
+
+static void json_limit(struct json *j, const char *key, uint64_t v)
+{
+	if (v == RLIM64_INFINITY)
+		j_str(j, key, NULL, 0);
+	else
+		j_u64(j, key, v);
+}
+
+static void json_rlimits(const struct ckpt_proc *p, struct json *j)
+{
+	j_open(j, "rlimits", '[');
+	for (int i = 0; i < CKPT_NR_RLIMITS; i++) {
+		if (p->rlim[i].cur == RLIM64_INFINITY && p->rlim[i].max == RLIM64_INFINITY)
+			continue;
+		j_open(j, NULL, '{');
+		j_str(j, "resource", rlimit_name(i), SIZE_MAX);
+		json_limit(j, "cur", p->rlim[i].cur);
+		json_limit(j, "max", p->rlim[i].max);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_frame(struct json *j, const struct frame *fr)
+{
+	j_open(j, NULL, '{');
+	j_hex(j, "ip", fr->ip);
+	j_str(j, "function", fr->sym, SIZE_MAX);
+	if (fr->sym)
+		j_u64(j, "offset", fr->sym_off);
+	j_str(j, "file", fr->file, SIZE_MAX);
+	if (fr->file)
+		j_bool(j, "file_missing", fr->file_gone);
+	if (fr->has_file_off)
+		j_hex(j, "file_offset", fr->file_off);
+	j_close(j, '}');
+}
+
+static void json_sigactions(struct info *in, struct json *j)
+{
+	const struct ckpt_proc *p = in->img->proc;
+
+	j_open(j, "sigactions", '[');
+	for (int i = 0; i < CKPT_NR_SIGNALS; i++) {
+		const struct ckpt_ksigaction *sa = &p->sigact[i];
+		char name[24], flags[128];
+		struct frame fr;
+
+		if (sa->handler == (uintptr_t)SIG_DFL)
+			continue;
+		sa_flags_str(sa->flags, flags, sizeof(flags));
+		j_open(j, NULL, '{');
+		j_u64(j, "signo", i + 1);
+		j_str(j, "name", sig_name(i + 1, name, sizeof(name)), SIZE_MAX);
+		if (sa->handler == (uintptr_t)SIG_IGN) {
+			j_str(j, "handler", "ignored", SIZE_MAX);
+		} else {
+			symbolize(in, sa->handler, sa->handler, &fr);
+			j_hex(j, "handler", sa->handler);
+			j_str(j, "function", fr.sym, SIZE_MAX);
+		}
+		j_hex(j, "flags", sa->flags);
+		j_str(j, "flag_names", flags, SIZE_MAX);
+		j_sigset(j, "mask", sa->mask);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_itimers(const struct ckpt_proc *p, struct json *j)
+{
+	j_open(j, "itimers", '[');
+	for (int i = 0; i < 3; i++) {
+		const struct ckpt_itimer *it = &p->itimer[i];
+
+		if (!it->value_sec && !it->value_usec)
+			continue;
+		j_open(j, NULL, '{');
+		j_str(j, "which", itimer_name(i), SIZE_MAX);
+		j_i64(j, "value_sec", it->value_sec);
+		j_i64(j, "value_usec", it->value_usec);
+		j_i64(j, "interval_sec", it->interval_sec);
+		j_i64(j, "interval_usec", it->interval_usec);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_proc(struct info *in, struct json *j)
+{
+	const struct ckpt_proc *p = in->img->proc;
+
+	j_open(j, "process", '{');
+	j_i64(j, "pid", p->pid);
+	j_i64(j, "ppid", p->ppid);
+	j_i64(j, "pgid", p->pgid);
+	j_i64(j, "sid", p->sid);
+	j_u64(j, "uid", p->uid);
+	j_u64(j, "gid", p->gid);
+	j_u64(j, "euid", p->euid);
+	j_u64(j, "egid", p->egid);
+	j_str(j, "comm", p->comm, sizeof(p->comm));
+	j_str(j, "exe", ckpt_image_str(in->img, p->exe_str), SIZE_MAX);
+	j_str(j, "cwd", ckpt_image_str(in->img, p->cwd_str), SIZE_MAX);
+	j_u64(j, "umask", p->umask);
+	j_u64(j, "nr_threads", p->nr_threads);
+	j_hex(j, "personality", p->personality);
+	j_hex(j, "start_brk", p->start_brk);
+	j_hex(j, "brk", p->brk);
+	j_hex(j, "arg_start", p->arg_start);
+	j_hex(j, "arg_end", p->arg_end);
+	j_hex(j, "env_start", p->env_start);
+	j_hex(j, "env_end", p->env_end);
+	json_rlimits(p, j);
+	json_sigactions(in, j);
+	json_itimers(p, j);
+	j_sigset(j, "pending", p->shared_pending);
+	j_close(j, '}');
+}
+
+static void json_regions(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+
+	j_open(j, "regions", '[');
+	for (uint32_t i = 0; i < img->nr_regions; i++) {
+		const struct ckpt_region *r = &img->regions[i];
+		char prot[5];
+
+		prot_str(r, prot);
+		j_open(j, NULL, '{');
+		j_hex(j, "start", r->start);
+		j_hex(j, "end", r->end);
+		j_u64(j, "size", r->end - r->start);
+		j_str(j, "prot", prot, SIZE_MAX);
+		j_str(j, "kind", ckpt_region_kind_name(r->kind), SIZE_MAX);
+		j_hex(j, "flags", r->flags);
+		j_u64(j, "pgoff", r->pgoff);
+		j_u64(j, "bytes_stored", r->bytes_stored);
+		j_u64(j, "bytes_present", r->bytes_present);
+		j_u64(j, "runs", r->nr_runs);
+		j_str(j, "name", ckpt_image_str(img, r->name_str), SIZE_MAX);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_backtrace(struct info *in, const struct ckpt_thread *t, struct json *j)
+{
+	struct frame frames[MAX_FRAMES];
+	int n = backtrace_thread(in, t, frames, MAX_FRAMES);
+
+	if (n < 0) {
+		j_str(j, "backtrace", NULL, 0);
+		return;
+	}
+	j_open(j, "backtrace", '[');
+	for (int i = 0; i < n; i++)
+		json_frame(j, &frames[i]);
+	j_close(j, ']');
+}
+
+static void json_threads(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+
+	j_open(j, "threads", '[');
+	for (uint32_t i = 0; i < img->nr_threads; i++) {
+		const struct ckpt_thread *t = &img->threads[i];
+
+		j_open(j, NULL, '{');
+		j_i64(j, "tid", t->tid);
+		j_bool(j, "leader", t->flags & CKPT_THREAD_LEADER);
+		j_bool(j, "coordinator", t->flags & CKPT_THREAD_COORD);
+		j_str(j, "comm", t->comm, sizeof(t->comm));
+		j_hex(j, "rip", t->gregs[REG_RIP]);
+		j_hex(j, "rsp", t->gregs[REG_RSP]);
+		j_hex(j, "fs_base", t->fs_base);
+		j_hex(j, "sigmask", t->sigmask);
+		j_sigset(j, "pending", t->pending);
+		if (in->backtrace)
+			json_backtrace(in, t, j);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_fds(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+
+	j_open(j, "fds", '[');
+	for (uint32_t i = 0; i < img->nr_fds; i++) {
+		const struct ckpt_fd *f = &img->fds[i];
+		char flags[128];
+
+		open_flags_str(f->flags, f->fdflags, flags, sizeof(flags));
+		j_open(j, NULL, '{');
+		j_i64(j, "fd", f->fd);
+		j_str(j, "kind", ckpt_fd_kind_name(f->kind), SIZE_MAX);
+		j_hex(j, "flags", f->flags);
+		j_hex(j, "fdflags", f->fdflags);
+		j_str(j, "flag_names", flags, SIZE_MAX);
+		j_i64(j, "offset", f->pos);
+		j_str(j, "path", ckpt_image_str(img, f->path_str), SIZE_MAX);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_timers(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+
+	j_open(j, "timers", '[');
+	for (uint32_t i = 0; i < img->nr_timers; i++) {
+		const struct ckpt_timer *t = &img->timers[i];
+
+		j_open(j, NULL, '{');
+		j_i64(j, "id", t->id);
+		j_str(j, "clock", clock_name(t->clockid), SIZE_MAX);
+		j_str(j, "notify", notify_name(t->notify), SIZE_MAX);
+		j_i64(j, "signo", t->signo);
+		j_i64(j, "target_tid", t->target_tid);
+		j_i64(j, "value_sec", t->value_sec);
+		j_i64(j, "value_nsec", t->value_nsec);
+		j_i64(j, "interval_sec", t->interval_sec);
+		j_i64(j, "interval_nsec", t->interval_nsec);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_plugins(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+
+	j_open(j, "plugins", '[');
+	for (uint32_t i = 0; i < img->nr_plugins; i++) {
+		const struct ckpt_plugin_hdr *ph = img->plugins[i].hdr;
+
+		j_open(j, NULL, '{');
+		j_str(j, "name", ph->name, sizeof(ph->name));
+		j_u64(j, "version", ph->version);
+		j_u64(j, "size", ph->size);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_totals(struct info *in, struct json *j)
+{
+	j_open(j, "totals", '{');
+	j_u64(j, "regions", in->img->nr_regions);
+	j_u64(j, "runs", in->img->nr_runs);
+	j_u64(j, "bytes_stored", image_stored_bytes(in->img));
+	j_u64(j, "file_size", in->img->size);
+	j_close(j, '}');
+}
+
+static void json_verify(struct info *in, struct json *j)
+{
+	j_open(j, "verify", '{');
+	j_bool(j, "ok", !in->verify_code);
+	if (in->verify_code) {
+		j_u64(j, "code", in->verify_code);
+		j_str(j, "error", in->verify_err, sizeof(in->verify_err));
+	}
+	j_close(j, '}');
+}
+
+void print_json(struct info *in, FILE *out)
+{
+	struct json j = { .out = out };
+
+	j_open(&j, NULL, '{');
+	json_image(in, &j);
+	json_proc(in, &j);
+	json_regions(in, &j);
+	json_threads(in, &j);
+	json_fds(in, &j);
+	json_timers(in, &j);
+	json_plugins(in, &j);
+	json_totals(in, &j);
+	if (in->verify)
+		json_verify(in, &j);
+	j_close(&j, '}');
+	fputc('\n', out);
+}
