@@ -98,13 +98,13 @@ static int check_header(struct ckpt_image *img, char *err, size_t len)
 	struct ckpt_header *h = &img->hdr;
 	struct ckpt_header tmp;
 
-	if (img->size < sizeof(*h) ||
-	    read_full(img->fd, h, sizeof(*h), 0))
-		return fail(err, len, img->size < CKPT_MAGIC_LEN ? CKPT_EXIT_FOREIGN :
-			    CKPT_EXIT_TRUNCATED, "image is %llu bytes, shorter than a header",
-			    (unsigned long long)img->size);
-	if (memcmp(h->magic, CKPT_MAGIC, CKPT_MAGIC_LEN))
+	memset(h, 0, sizeof(*h));
+	if (img->size < CKPT_MAGIC_LEN || read_full(img->fd, h, CKPT_MAGIC_LEN, 0) ||
+	    memcmp(h->magic, CKPT_MAGIC, CKPT_MAGIC_LEN))
 		return fail(err, len, CKPT_EXIT_FOREIGN, "not a ckpt image (bad magic)");
+	if (img->size < sizeof(*h) || read_full(img->fd, h, sizeof(*h), 0))
+		return fail(err, len, CKPT_EXIT_TRUNCATED, "image is %llu bytes, shorter than a header",
+			    (unsigned long long)img->size);
 	tmp = *h;
 	tmp.header_hash = 0;
 	if (h->header_size != sizeof(*h) ||
@@ -237,7 +237,32 @@ static int check_str(const struct ckpt_image *img, uint32_t off)
 	return off < img->strings_size;
 }
 
-static int check_regions(struct ckpt_image *img, uint64_t data_end, char *err, size_t len)
+/* Every run lies in the page data, and regions use the runs in order, each exactly once. */
+static int check_runs(struct ckpt_image *img, uint64_t data_end, char *err, size_t len)
+{
+	uint64_t next = 0;
+
+	for (uint32_t i = 0; i < img->nr_runs; i++) {
+		const struct ckpt_run *run = &img->runs[i];
+
+		if (!run->npages || run->vaddr & (CKPT_PAGE_SIZE - 1) ||
+		    run->data_off & (CKPT_PAGE_SIZE - 1) || run->data_off < CKPT_PAGE_SIZE ||
+		    run->data_off > data_end ||
+		    run->npages > (data_end - run->data_off) / CKPT_PAGE_SIZE)
+			return fail(err, len, CKPT_EXIT_INVALID, "page run %u is out of bounds", i);
+	}
+	for (uint32_t i = 0; i < img->nr_regions; i++) {
+		if (img->regions[i].nr_runs && img->regions[i].first_run != next)
+			return fail(err, len, CKPT_EXIT_INVALID, "region %u has bad run references", i);
+		next += img->regions[i].nr_runs;
+	}
+	if (next != img->nr_runs)
+		return fail(err, len, CKPT_EXIT_INVALID, "%llu page runs belong to no region",
+			    (unsigned long long)(img->nr_runs - next));
+	return CKPT_EXIT_OK;
+}
+
+static int check_regions(struct ckpt_image *img, char *err, size_t len)
 {
 	uint64_t prev_end = 0;
 
@@ -257,13 +282,8 @@ static int check_regions(struct ckpt_image *img, uint64_t data_end, char *err, s
 		for (uint32_t j = r->first_run; j < r->first_run + r->nr_runs; j++) {
 			const struct ckpt_run *run = &img->runs[j];
 
-			if (!run->npages || run->npages > (r->end - r->start) / CKPT_PAGE_SIZE ||
-			    run->vaddr < r->start ||
-			    run->vaddr + run->npages * CKPT_PAGE_SIZE > r->end ||
-			    run->vaddr & (CKPT_PAGE_SIZE - 1) ||
-			    run->data_off & (CKPT_PAGE_SIZE - 1) || run->data_off < CKPT_PAGE_SIZE ||
-			    run->data_off > data_end ||
-			    run->npages > (data_end - run->data_off) / CKPT_PAGE_SIZE)
+			if (run->vaddr < r->start || run->vaddr >= r->end ||
+			    run->npages > (r->end - run->vaddr) / CKPT_PAGE_SIZE)
 				return fail(err, len, CKPT_EXIT_INVALID,
 					    "page run %u of region %u is out of bounds", j, i);
 		}
@@ -355,7 +375,9 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 		return fail(err, len, CKPT_EXIT_INVALID, "proc section has bad fields");
 	ret = check_threads(img, err, len);
 	if (!ret)
-		ret = check_regions(img, pages_end(img), err, len);
+		ret = check_runs(img, pages_end(img), err, len);
+	if (!ret)
+		ret = check_regions(img, err, len);
 	if (!ret)
 		ret = check_fds(img, err, len);
 	return ret;
@@ -437,7 +459,8 @@ void ckpt_image_close(struct ckpt_image *img)
 		close(img->fd);
 	for (int i = 0; i < CKPT_SEC_MAX; i++)
 		free(img->meta[i]);
-	for (uint32_t i = 0; img->plugin_bufs && i < img->nr_plugins; i++)
+	/* <=: a buffer whose section failed its checks was stored but not counted */
+	for (uint32_t i = 0; img->plugin_bufs && i <= img->nr_plugins; i++)
 		free(img->plugin_bufs[i]);
 	free(img->plugin_bufs);
 	free(img->plugins);

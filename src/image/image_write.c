@@ -31,6 +31,7 @@ static int write_at(int fd, const void *buf, size_t len, uint64_t off)
 int ckpt_writer_open(struct ckpt_writer *w, int dir_fd, const char *final_name, int durable)
 {
 	memset(w, 0, sizeof(*w));
+	w->fd = -1;
 	w->dir_fd = dir_fd;
 	w->durable = durable;
 	if (snprintf(w->final_name, sizeof(w->final_name), "%s", final_name) >=
