@@ -237,11 +237,9 @@ static int check_str(const struct ckpt_image *img, uint32_t off)
 	return off < img->strings_size;
 }
 
-/* Every run lies in the page data, and regions use the runs in order, each exactly once. */
+/* Every run lies in the page data, referenced by a region or not. */
 static int check_runs(struct ckpt_image *img, uint64_t data_end, char *err, size_t len)
 {
-	uint64_t next = 0;
-
 	for (uint32_t i = 0; i < img->nr_runs; i++) {
 		const struct ckpt_run *run = &img->runs[i];
 
@@ -251,14 +249,6 @@ static int check_runs(struct ckpt_image *img, uint64_t data_end, char *err, size
 		    run->npages > (data_end - run->data_off) / CKPT_PAGE_SIZE)
 			return fail(err, len, CKPT_EXIT_INVALID, "page run %u is out of bounds", i);
 	}
-	for (uint32_t i = 0; i < img->nr_regions; i++) {
-		if (img->regions[i].nr_runs && img->regions[i].first_run != next)
-			return fail(err, len, CKPT_EXIT_INVALID, "region %u has bad run references", i);
-		next += img->regions[i].nr_runs;
-	}
-	if (next != img->nr_runs)
-		return fail(err, len, CKPT_EXIT_INVALID, "%llu page runs belong to no region",
-			    (unsigned long long)(img->nr_runs - next));
 	return CKPT_EXIT_OK;
 }
 
