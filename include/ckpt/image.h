@@ -37,6 +37,9 @@ enum ckpt_section_type {
 	CKPT_SEC_STRINGS,	/* NUL-terminated strings, referenced by offset */
 	CKPT_SEC_PLUGIN,	/* struct ckpt_plugin_hdr + plugin bytes, one per plugin */
 	CKPT_SEC_PAGES,		/* page data; hashed per run (ckpt_run.hash) */
+	CKPT_SEC_FDDATA,	/* per-fd state beyond struct ckpt_fd (see ckpt_fd.data_*) */
+	CKPT_SEC_PARENT,	/* struct ckpt_parent: incremental image's base */
+	CKPT_SEC_PRESENT,	/* incremental: bitmap of pages present, per region */
 	CKPT_SEC_MAX,
 };
 
@@ -205,6 +208,7 @@ struct ckpt_fd {
 	uint32_t path_str;
 	uint32_t mode;			/* st_mode */
 	uint64_t dev, ino, size, rdev;
+	uint64_t data_off, data_len;	/* kind-specific bytes in CKPT_SEC_FDDATA */
 };
 
 /* One POSIX timer (timer_create). */

@@ -57,7 +57,8 @@ const char *ckpt_section_name(uint32_t type)
 		[CKPT_SEC_REGIONS] = "regions", [CKPT_SEC_RUNS] = "runs",
 		[CKPT_SEC_FDS] = "fds", [CKPT_SEC_TIMERS] = "timers",
 		[CKPT_SEC_STRINGS] = "strings", [CKPT_SEC_PLUGIN] = "plugin",
-		[CKPT_SEC_PAGES] = "pages",
+		[CKPT_SEC_PAGES] = "pages", [CKPT_SEC_FDDATA] = "fddata",
+		[CKPT_SEC_PARENT] = "parent", [CKPT_SEC_PRESENT] = "present",
 	};
 
 	return type < CKPT_SEC_MAX && names[type] ? names[type] : "unknown";
@@ -312,7 +313,9 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		const struct ckpt_fd *f = &img->fds[i];
 
 		if (f->fd < 0 || f->fd >= (1 << 20) || !f->kind || f->kind >= CKPT_FD_MAX ||
-		    !check_str(img, f->path_str))
+		    !check_str(img, f->path_str) ||
+		    f->data_off > img->meta_size[CKPT_SEC_FDDATA] ||
+		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off)
 			return fail(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
 		for (uint32_t j = 0; j < i; j++)
 			if (img->fds[j].fd == f->fd)
