@@ -222,6 +222,7 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 	union sigval v;
 	unsigned nonce;
 	time_t deadline = time(NULL) + timeout;
+	unsigned long long shown = 0;
 	int sig, ret = check_target(pid, &sig);
 
 	if (ret)
@@ -250,9 +251,11 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 				s.error);
 			return CKPT_EXIT_CKPT;
 		}
-		if (!quiet && s.total)
+		if (!quiet && s.total && s.done != shown) {
 			fprintf(stderr, isatty(2) ? "\rwriting: %llu / %llu MiB" :
 				"writing: %llu / %llu MiB\n", s.done >> 20, s.total >> 20);
+			shown = s.done;
+		}
 		if (kill(pid, 0) && errno == ESRCH) {
 			fprintf(stderr, "ckpt-ctl: error: process %d exited\n", (int)pid);
 			return CKPT_EXIT_NOPROC;

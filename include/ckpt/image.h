@@ -239,12 +239,17 @@ struct ckpt_plugin_hdr {
  */
 #define CKPT_RESUME_MAGIC	0x43b7a0f1c4e5d6e7ull
 
+#define CKPT_MAX_CHAIN	16	/* images in an incremental chain */
+
 struct ckpt_resume {
 	uint64_t magic;
 	uint64_t hole_start, hole_len;	/* restorer memory the library unmaps */
 	int32_t image_fd;		/* open image, for plugin sections; -1 if none */
 	int32_t log_level;
 	uint64_t restore_start_ns;	/* CLOCK_MONOTONIC when ckpt-restore started */
+	uint32_t nr_images;		/* image files whose pages are mapped, not copied */
+	uint32_t pad;
+	struct { uint64_t dev, ino; } images[CKPT_MAX_CHAIN];
 };
 
 #endif

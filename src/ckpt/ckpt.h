@@ -34,6 +34,7 @@ struct ckpt_config {
 struct cap_region {
 	struct ckpt_region r;
 	void *copy;			/* shared memory copied in the pause, or NULL */
+	int from_image;			/* private pages mapped from the image we were restored from */
 };
 
 struct thread_slot {
@@ -66,6 +67,9 @@ extern struct ckpt_config ckpt_cfg;
 extern struct thread_slot ckpt_slots[CKPT_MAX_THREADS];
 extern volatile int ckpt_nr_slots;
 extern struct ckpt_resume ckpt_resume_info;
+
+/* restart.c: the images this process was restored from, if their pages are mapped */
+int ckpt_is_restored_image(uint64_t dev, uint64_t ino);
 
 /* config.c */
 int ckpt_config_load(struct ckpt_config *cfg);

@@ -79,10 +79,20 @@ static int classify_special(struct ckpt_region *r, const char *name)
 	return -1;
 }
 
-static int classify_file(struct ckpt_capture *c, struct ckpt_region *r, const char *name,
+static int classify_file(struct ckpt_capture *c, struct cap_region *cr, const char *name,
 			 dev_t dev, ino_t ino)
 {
+	struct ckpt_region *r = &cr->r;
 	struct stat st;
+
+	if (!(r->flags & CKPT_REGF_SHARED) && ckpt_is_restored_image(dev, ino)) {
+		/* anonymous memory whose pages still come from our own image */
+		r->kind = CKPT_REG_ANON;
+		r->name_str = 0;
+		r->pgoff = 0;
+		cr->from_image = 1;
+		return 0;
+	}
 
 	if (!strncmp(name, "/memfd:", 7) && ends_with(name, " (deleted)")) {
 		r->kind = CKPT_REG_MEMFD;
@@ -128,8 +138,9 @@ static int classify_file(struct ckpt_capture *c, struct ckpt_region *r, const ch
 	return 0;
 }
 
-static int parse_line(struct ckpt_capture *c, char *line, struct ckpt_region *r, int *skip)
+static int parse_line(struct ckpt_capture *c, char *line, struct cap_region *cr, int *skip)
 {
+	struct ckpt_region *r = &cr->r;
 	unsigned long long start, end, off, ino;
 	unsigned maj, min;
 	char perms[8];
@@ -170,7 +181,7 @@ static int parse_line(struct ckpt_capture *c, char *line, struct ckpt_region *r,
 		r->kind = CKPT_REG_ANON;	/* a private /dev/zero mapping is anonymous memory */
 		return 0;
 	}
-	return classify_file(c, r, name, makedev(maj, min), ino);
+	return classify_file(c, cr, name, makedev(maj, min), ino);
 }
 
 int ckpt_capture_regions(struct ckpt_capture *c)
@@ -197,10 +208,11 @@ int ckpt_capture_regions(struct ckpt_capture *c)
 			return -E2BIG;
 		}
 		cr = &c->regions[c->nr_regions];
-		ret = parse_line(c, line, &cr->r, &skip);
+		cr->copy = NULL;
+		cr->from_image = 0;
+		ret = parse_line(c, line, cr, &skip);
 		if (ret)
 			return ret;
-		cr->copy = NULL;
 		if (!skip)
 			c->nr_regions++;
 	}

@@ -27,6 +27,18 @@
 /* Filled in by ckpt-restore before any thread resumes. */
 struct ckpt_resume ckpt_resume_info;
 
+/* Images whose pages back our memory (restore maps them copy-on-write). */
+static struct { uint64_t dev, ino; } mapped_images[CKPT_MAX_CHAIN];
+static uint32_t nr_mapped_images;
+
+int ckpt_is_restored_image(uint64_t dev, uint64_t ino)
+{
+	for (uint32_t i = 0; i < nr_mapped_images; i++)
+		if (mapped_images[i].dev == dev && mapped_images[i].ino == ino)
+			return 1;
+	return 0;
+}
+
 static void restore_sigactions(const struct ckpt_proc *p)
 {
 	for (int sig = 1; sig <= CKPT_NR_SIGNALS; sig++) {
@@ -63,8 +75,14 @@ void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self
 	struct ckpt_resume *r = &ckpt_resume_info;
 	int ret;
 
-	if (r->magic == CKPT_RESUME_MAGIC)
+	if (r->magic == CKPT_RESUME_MAGIC) {
 		ckpt_log_level = r->log_level;
+		nr_mapped_images = r->nr_images < CKPT_MAX_CHAIN ? r->nr_images : CKPT_MAX_CHAIN;
+		for (uint32_t i = 0; i < nr_mapped_images; i++) {
+			mapped_images[i].dev = r->images[i].dev;
+			mapped_images[i].ino = r->images[i].ino;
+		}
+	}
 	ckpt_thread_restore_kernel_state(self);
 	ckpt_wait_restarted(ckpt_nr_slots - 1);
 	/* every thread has left the restorer's code: remove it */

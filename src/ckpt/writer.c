@@ -67,10 +67,14 @@ static int read_pagemap(int fd, uint64_t addr, size_t n, uint64_t *out)
 	return 0;
 }
 
-static int page_wanted(const struct ckpt_region *r, int from_copy, uint64_t pm)
+static int page_wanted(const struct cap_region *cr, uint64_t pm)
 {
-	if (from_copy)
+	const struct ckpt_region *r = &cr->r;
+
+	if (cr->copy)
 		return !!(pm & (PM_PRESENT | PM_SWAP));
+	if (cr->from_image)
+		return 1;	/* pages not yet touched since restore are data too */
 	if (r->kind == CKPT_REG_FILE)
 		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
 	return !!(pm & (PM_PRESENT | PM_SWAP));
@@ -162,7 +166,7 @@ static int write_region(struct write_ctx *x, struct cap_region *cr)
 			return ret;
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t pg = base + i;
-			int keep = page_wanted(r, !!cr->copy, pm[i]);
+			int keep = page_wanted(cr, pm[i]);
 
 			if (keep) {
 				r->bytes_present += CKPT_PAGE_SIZE;
@@ -254,7 +258,7 @@ static uint64_t count_present(struct write_ctx *x)
 					 n, pm))
 				return 0;
 			for (uint64_t i = 0; i < n; i++)
-				total += page_wanted(&cr->r, !!cr->copy, pm[i]) * CKPT_PAGE_SIZE;
+				total += page_wanted(cr, pm[i]) * CKPT_PAGE_SIZE;
 		}
 	}
 	return total;

@@ -32,7 +32,14 @@ static const char usage[] =
 "    who runs ckpt-restore; nothing in the image grants privileges.\n"
 "\n"
 "OPTIONS\n"
-"    --no-verify   skip the page-data checksums (metadata is always checked)\n"
+"    --eager       read all memory from the image before the program runs,\n"
+"                  then let go of the file (for images on slow or remote\n"
+"                  storage, or that will be deleted or rewritten). The default\n"
+"                  maps the stored pages copy-on-write from the image: the\n"
+"                  program runs at once and pages are read as it touches them;\n"
+"                  the image file must then stay in place while it runs.\n"
+"    --no-verify   skip the page-data checksums (metadata is always checked);\n"
+"                  together with mapping, restart no longer reads the image\n"
 "    --pidns=MODE  auto (default): restore the pid in the current pid namespace\n"
 "                  when it is free and we are root, else in a new pid namespace\n"
 "                  (plus a user namespace when not root) where the program\n"
@@ -70,6 +77,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "no-verify", no_argument, NULL, 'n' },
+		{ "eager", no_argument, NULL, 'e' },
 		{ "pidns", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -86,6 +94,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'n':
 			opts.verify = 0;
+			break;
+		case 'e':
+			opts.eager = 1;
 			break;
 		case 'p':
 			if (!strcmp(optarg, "auto"))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,6 +131,7 @@ static void fill_vmas(const struct rst_ctx *x, struct rst_args *a, char *base,
 		a->runs[i].vaddr = img->runs[i].vaddr;
 		a->runs[i].npages = img->runs[i].npages;
 		a->runs[i].data_off = img->runs[i].data_off;
+		a->runs[i].fd = img->fd;
 	}
 }
 
@@ -209,6 +211,7 @@ int rst_plan(struct rst_ctx *x, struct rst_launch *out)
 	a->image_fd = x->img->fd;
 	a->log_fd = 2;
 	a->exe_fd = x->exe_fd;
+	a->map_pages = !x->opts->eager;
 	fill_vmas(x, a, base, &l);
 	fill_threads(x, a, base, &l, hole);
 	fill_mm(p, a);
@@ -226,6 +229,15 @@ int rst_plan(struct rst_ctx *x, struct rst_launch *out)
 	a->resume.image_fd = x->img->fd;
 	a->resume.log_level = x->opts->log_level;
 	a->resume.restore_start_ns = x->opts->start_ns;
+	if (a->map_pages) {
+		struct stat st;
+
+		if (!fstat(x->img->fd, &st)) {
+			a->resume.images[0].dev = st.st_dev;
+			a->resume.images[0].ino = st.st_ino;
+			a->resume.nr_images = 1;
+		}
+	}
 	pr_debug("restorer at %#llx (%llu KiB), %u regions, %u threads",
 		 (unsigned long long)hole, (unsigned long long)(l.size >> 10), a->nr_vmas,
 		 a->nr_threads);

@@ -18,6 +18,7 @@ enum rst_pidns {
 struct rst_opts {
 	int pidns;			/* enum rst_pidns */
 	int verify;			/* check every page run's hash before restoring */
+	int eager;			/* read all memory now instead of mapping the image */
 	int log_level;
 	uint64_t start_ns;
 };

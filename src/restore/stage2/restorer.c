@@ -114,7 +114,7 @@ static void fill_runs(struct rst_args *a, const struct rst_vma *v)
 		uint64_t len = r->npages * CKPT_PAGE_SIZE, done = 0;
 
 		while (done < len) {
-			long n = sys4(NR_pread64, a->image_fd, r->vaddr + done, len - done,
+			long n = sys4(NR_pread64, r->fd, r->vaddr + done, len - done,
 				      r->data_off + done);
 
 			if (n == -4)	/* EINTR */
@@ -126,11 +126,40 @@ static void fill_runs(struct rst_args *a, const struct rst_vma *v)
 	}
 }
 
+/*
+ * Private memory that is not a stack, heap or huge-page region keeps its
+ * stored pages in the image file: they are mapped copy-on-write and read
+ * by the kernel when first touched, so the program runs before its
+ * memory is read. Stacks and the heap are read (they are small, and
+ * [stack]/[heap] must stay anonymous VMAs), as is huge-page memory (file
+ * pages would not be huge) and shared memory (a private file mapping
+ * would not be shared).
+ */
+static int map_from_image(const struct rst_args *a, const struct rst_vma *v)
+{
+	if (!a->map_pages || (v->flags & (CKPT_REGF_SHARED | CKPT_REGF_HUGEPAGE)))
+		return 0;
+	return v->kind == CKPT_REG_ANON || v->kind == CKPT_REG_FILE;
+}
+
+static void map_runs(struct rst_args *a, const struct rst_vma *v)
+{
+	for (uint32_t i = v->first_run; i < v->first_run + v->nr_runs; i++) {
+		const struct rst_run *r = &a->runs[i];
+		long ret = sys6(NR_mmap, r->vaddr, r->npages * CKPT_PAGE_SIZE, v->prot,
+				MAP_PRIVATE_ | MAP_FIXED_, r->fd, r->data_off);
+
+		if (ret != (long)r->vaddr)
+			rst_die(a, "mapping page data", r->vaddr, ret);
+	}
+}
+
 static void map_vma(struct rst_args *a, const struct rst_vma *v)
 {
 	uint64_t len = v->end - v->start;
 	int shared = v->flags & CKPT_REGF_SHARED;
-	long prot = v->prot | (v->nr_runs ? PROT_WRITE | PROT_READ : 0);
+	int mapped = map_from_image(a, v);
+	long prot = v->prot | (v->nr_runs && !mapped ? PROT_WRITE | PROT_READ : 0);
 	long flags = MAP_FIXED_ | (shared ? MAP_SHARED_ : MAP_PRIVATE_);
 	long fd = -1, off = 0, ret;
 
@@ -158,6 +187,10 @@ static void map_vma(struct rst_args *a, const struct rst_vma *v)
 		sys3(NR_madvise, v->start, len, MADV_HUGEPAGE_);
 	if (v->kind == CKPT_REG_MEMFD)
 		return;	/* its contents were written into the memfd by stage 1 */
+	if (mapped) {
+		map_runs(a, v);
+		return;
+	}
 	fill_runs(a, v);
 	if (prot != v->prot) {
 		ret = sys3(NR_mprotect, v->start, len, v->prot);

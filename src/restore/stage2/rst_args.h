@@ -29,6 +29,8 @@ struct rst_vma {
 
 struct rst_run {
 	uint64_t vaddr, npages, data_off;
+	int32_t fd;			/* the image (or decompressed copy) holding the data */
+	uint32_t pad;
 };
 
 struct rst_thread {
@@ -48,6 +50,7 @@ struct rst_args {
 	int32_t image_fd;
 	int32_t log_fd;
 	int32_t exe_fd;
+	int32_t map_pages;		/* map stored pages from the image instead of reading */
 	uint32_t nr_vmas, nr_runs, nr_threads, nr_close;
 	uint32_t pad;
 	struct rst_vma *vmas;
