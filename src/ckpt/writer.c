@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <asm/prctl.h>
@@ -239,6 +240,61 @@ int ckpt_writer_freeze_tls(struct ckpt_capture *c)
 	return 0;
 }
 
+static struct cap_region *region_at(struct ckpt_capture *c, uint64_t start)
+{
+	for (uint32_t i = 0; i < c->nr_regions; i++)
+		if (c->regions[i].r.start == start)
+			return &c->regions[i];
+	return NULL;
+}
+
+/*
+ * VmFlags that maps does not show, from smaps: read here in the child
+ * (fork keeps them) because smaps walks page tables, too slow for the
+ * pause. hg: MADV_HUGEPAGE, kept at restore so huge pages stay huge.
+ */
+static void read_vma_flags(struct ckpt_capture *c)
+{
+	size_t cap = 64u << 20, len = 0;
+	char *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct cap_region *cur = NULL;
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	char *line, *next;
+	ssize_t n;
+
+	if (buf == MAP_FAILED || fd < 0)
+		goto out;
+	while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += n;
+	buf[len] = 0;
+	for (line = buf; *line; line = next) {
+		char *dash;
+		uint64_t start;
+
+		next = strchr(line, '\n');
+		if (!next)
+			break;
+		*next++ = 0;
+		start = strtoull(line, &dash, 16);
+		if (dash != line && *dash == '-')	/* "start-end perms ..." */
+			cur = region_at(c, start);
+		else if (cur && !strncmp(line, "VmFlags:", 8)) {
+			if (strstr(line, " hg"))
+				cur->r.flags |= CKPT_REGF_HUGEPAGE;
+			if (strstr(line, " dd"))
+				cur->r.flags |= CKPT_REGF_DONTDUMP;
+			if (strstr(line, " wf"))
+				cur->r.flags |= CKPT_REGF_WIPEONFORK;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (buf != MAP_FAILED)
+		munmap(buf, cap);
+}
+
 /* Bytes that pagemap reports resident: the total shown in progress. */
 static uint64_t count_present(struct write_ctx *x)
 {
@@ -343,6 +399,7 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
 	ret = ckpt_writer_open(&x->w, dir, name, ckpt_cfg.durable);
 	if (ret)
 		return ret;
+	read_vma_flags(c);
 	x->total = count_present(x);
 	x->next_report = PROGRESS_BYTES;
 	for (uint32_t i = 0; i < c->nr_regions && !ret; i++)
