@@ -7,7 +7,8 @@
  *
  * A ticker thread wakes every 0.1 ms and keeps the largest gap between
  * two wake-ups (the application's pause, plus up to a tick). Commands on stdin:
- *   gap       print "gap_us N" and reset the maximum
+ *   gap       print "gap_at_ns T" (when it ended) and "gap_us N", reset
+ *   around T  print "around_us N": the gap that contains CLOCK_REALTIME T
  *   fork      print "fork_us N": the time fork() takes in this process
  *   dirty P   write one byte into P percent of the pages
  *   touch     read every page; print "touched_ns T" (CLOCK_MONOTONIC)
@@ -25,7 +26,20 @@
 
 static char *mem;
 static size_t size;
-static volatile uint64_t max_gap;
+static volatile uint64_t max_gap, max_gap_at;
+
+/* gaps over 0.3 ms, in CLOCK_REALTIME, to find the one that holds a checkpoint */
+#define NGAPS 4096
+static struct { uint64_t start, end; } gaps[NGAPS];
+static volatile unsigned nr_gaps;
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
 static volatile uint64_t sink;
 
 static uint64_t now_ns(void)
@@ -38,7 +52,7 @@ static uint64_t now_ns(void)
 
 static void *ticker(void *arg)
 {
-	uint64_t last = now_ns();
+	uint64_t last = now_ns(), last_real = real_ns();
 
 	for (;;) {
 		struct timespec nap = { 0, 100000 };	/* tick every ~0.1 ms, leave the CPU */
@@ -48,8 +62,18 @@ static void *ticker(void *arg)
 		t = now_ns();
 		gap = t - last;
 
-		if (gap > max_gap)
+		if (gap > max_gap) {
 			max_gap = gap;
+			max_gap_at = t;
+		}
+		if (gap > 300000) {
+			uint64_t r = real_ns();
+
+			gaps[nr_gaps % NGAPS].start = last_real;
+			gaps[nr_gaps % NGAPS].end = r;
+			nr_gaps++;
+		}
+		last_real = real_ns();
 		if (gap > 200000000ull) {	/* 200 ms: we were restored */
 			printf("resumed_ns %llu\n", (unsigned long long)t);
 			fflush(stdout);
@@ -116,8 +140,16 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (!strncmp(line, "gap", 3)) {
-			printf("gap_us %llu\n", (unsigned long long)(max_gap / 1000));
+			printf("gap_at_ns %llu\ngap_us %llu\n", (unsigned long long)max_gap_at,
+			       (unsigned long long)(max_gap / 1000));
 			max_gap = 0;
+		} else if (!strncmp(line, "around", 6)) {
+			uint64_t when = strtoull(line + 7, NULL, 10), found = 0;
+
+			for (unsigned i = 0; i < nr_gaps && i < NGAPS; i++)
+				if (gaps[i].start <= when && when <= gaps[i].end)
+					found = gaps[i].end - gaps[i].start;
+			printf("around_us %llu\n", (unsigned long long)(found / 1000));
 		} else if (!strncmp(line, "fork", 4)) {
 			printf("fork_us %llu\n", (unsigned long long)fork_us());
 		} else if (!strncmp(line, "dirty", 5)) {

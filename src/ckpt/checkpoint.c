@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,8 @@ static int run_writer(void *arg)
 	char path[4096] = "";
 	int ret = ckpt_writer_freeze_tls(c);
 
+	/* the application comes first: the writer uses the CPU it leaves idle */
+	setpriority(PRIO_PROCESS, 0, 19);
 	if (!ret)
 		ret = ckpt_write_image(c, path, sizeof(path));
 
@@ -163,8 +166,10 @@ static void checkpoint(uint32_t nonce)
 		ckpt_coordinator_restarted(c, self);
 		return;
 	}
+	c->stop_ns = ckpt_mono_ns() - c->t_start;
 	if (capture_state(c))
 		goto fail_stopped;
+	c->capture_ns = ckpt_mono_ns() - c->t_start;
 	snprintf(writer_tmp, sizeof(writer_tmp), "%s/.ckpt_%s_%d_%u.img.tmp", ckpt_cfg.dir,
 		 ckpt_cfg.name, c->proc.pid, c->seq);
 	c->proc.nr_threads = ckpt_nr_slots;
@@ -181,8 +186,9 @@ static void checkpoint(uint32_t nonce)
 		return;
 	}
 	writer_pid = pid;
-	pr_debug("checkpoint %u: application paused %" PRIu64 " us, writer %d", c->seq,
-		 c->pause_ns / 1000, pid);
+	pr_debug("checkpoint %u: application paused %" PRIu64 " us (threads stopped after %"
+		 PRIu64 ", state captured after %" PRIu64 "), writer %d", c->seq,
+		 c->pause_ns / 1000, c->stop_ns / 1000, c->capture_ns / 1000, pid);
 	return;
 
 fail_stopped:

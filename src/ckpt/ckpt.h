@@ -50,11 +50,14 @@ struct ckpt_capture {
 	uint64_t t_start;		/* CLOCK_MONOTONIC ns */
 	uint64_t created_ns;		/* CLOCK_REALTIME ns */
 	uint64_t pause_ns;
+	uint64_t stop_ns, capture_ns;	/* pause milestones, for the log */
 	struct ckpt_proc proc;
 	struct cap_region *regions;
 	uint32_t nr_regions;
 	struct ckpt_fd *fds;
 	uint32_t nr_fds;
+	char *fddata;			/* CKPT_SEC_FDDATA, see fds.h */
+	uint64_t fddata_len;
 	struct ckpt_timer *timers;
 	uint32_t nr_timers;
 	char *strings;
