@@ -33,6 +33,9 @@ static const char usage[] =
 "    -l, --log LEVEL       error, warn, info or debug (CKPT_LOG)\n"
 "        --no-fsync        do not fsync images (faster; an image may be lost\n"
 "                          on power failure, never half-written) (CKPT_NO_FSYNC)\n"
+"        --incremental     each image after the first stores only the pages that\n"
+"                          changed and names its parent; ckpt-restore follows\n"
+"                          the chain, ckpt-merge flattens it (CKPT_INCREMENTAL)\n"
 "    -h, --help            show this help\n"
 "\n"
 "ENVIRONMENT\n"
@@ -85,6 +88,7 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "no-fsync", no_argument, NULL, 'F' },
+		{ "incremental", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -99,6 +103,7 @@ int main(int argc, char **argv)
 		case 'i': setenv("CKPT_INTERVAL", optarg, 1); break;
 		case 'l': setenv("CKPT_LOG", optarg, 1); break;
 		case 'F': setenv("CKPT_NO_FSYNC", "1", 1); break;
+		case 'I': setenv("CKPT_INCREMENTAL", "1", 1); break;
 		case 'h': fputs(usage, stdout); return CKPT_EXIT_OK;
 		default:
 			fprintf(stderr, "usage: ckpt-run [OPTIONS] PROGRAM [ARGS...] (see --help)\n");

@@ -38,8 +38,9 @@ enum ckpt_section_type {
 	CKPT_SEC_PLUGIN,	/* struct ckpt_plugin_hdr + plugin bytes, one per plugin */
 	CKPT_SEC_PAGES,		/* page data; hashed per run (ckpt_run.hash) */
 	CKPT_SEC_FDDATA,	/* per-fd state beyond struct ckpt_fd (see ckpt_fd.data_*) */
-	CKPT_SEC_PARENT,	/* struct ckpt_parent: incremental image's base */
-	CKPT_SEC_PRESENT,	/* incremental: bitmap of pages present, per region */
+	CKPT_SEC_PARENT,	/* struct ckpt_parent: the image this one is incremental to */
+	CKPT_SEC_INHERIT,	/* struct ckpt_range[]: pages whose data is the parent's */
+	CKPT_SEC_PAGEHASH,	/* struct ckpt_pagehash[]: every non-zero page, for the next increment */
 	CKPT_SEC_MAX,
 };
 
@@ -190,14 +191,51 @@ struct ckpt_run {
 	uint64_t hash;			/* XXH3-64 of the run's bytes */
 };
 
+/*
+ * Incremental images. A child image stores the pages that changed since
+ * its parent (runs) and lists the ranges whose contents are the
+ * parent's (CKPT_SEC_INHERIT); any other page of its regions is zero.
+ * Restore resolves inherited ranges through the chain, oldest last.
+ * Changes are found by comparing each page's XXH3-64 with the parent's
+ * CKPT_SEC_PAGEHASH, so no write tracking is needed in the application.
+ */
+struct ckpt_parent {
+	char name[256];			/* file name, in the same directory as this image */
+	uint64_t header_hash;		/* the parent's ckpt_header.header_hash */
+	uint32_t depth;			/* 1 + the parent's depth; full images have 0 */
+	uint32_t pad;
+};
+
+struct ckpt_range {
+	uint64_t vaddr, npages;
+};
+
+struct ckpt_pagehash {
+	uint64_t vaddr, hash;
+};
+
 /* One open file descriptor. */
 enum ckpt_fd_kind {
 	CKPT_FD_REG = 1,		/* regular file: reopened by path, offset restored */
 	CKPT_FD_DIR,			/* directory: reopened by path */
 	CKPT_FD_CHR,			/* character device such as /dev/null: reopened by path */
 	CKPT_FD_STDIO,			/* 0-2 on a tty, pipe or socket: taken from the restorer */
+	CKPT_FD_PIPE,			/* pipe end; ino names the pipe; struct ckpt_fd_pipe */
+	CKPT_FD_FIFO,			/* named pipe end, reopened by path; struct ckpt_fd_pipe */
+	CKPT_FD_UNIX,			/* unnamed AF_UNIX socket (socketpair); struct ckpt_fd_unix */
+	CKPT_FD_EVENTFD,		/* struct ckpt_fd_eventfd */
+	CKPT_FD_TIMERFD,		/* struct ckpt_fd_timerfd */
+	CKPT_FD_SIGNALFD,		/* struct ckpt_fd_signalfd */
+	CKPT_FD_EPOLL,			/* struct ckpt_fd_epoll + targets, restored last */
+	CKPT_FD_INOTIFY,		/* struct ckpt_fd_inotify + watches */
+	CKPT_FD_MEMFD,			/* memfd; struct ckpt_fd_file + contents not in a mapping */
+	CKPT_FD_DELETED,		/* deleted regular file; struct ckpt_fd_file + contents */
+	CKPT_FD_TTY,			/* the controlling terminal: the restorer's terminal */
 	CKPT_FD_MAX,
 };
+
+#define CKPT_FDX_DUP		0x1	/* same open file as the earlier entry for fd dup_of */
+#define CKPT_FDX_PEER_GONE	0x2	/* pipe or socket whose other end was not ours */
 
 struct ckpt_fd {
 	int32_t fd;
@@ -209,6 +247,88 @@ struct ckpt_fd {
 	uint32_t mode;			/* st_mode */
 	uint64_t dev, ino, size, rdev;
 	uint64_t data_off, data_len;	/* kind-specific bytes in CKPT_SEC_FDDATA */
+	uint32_t xflags;		/* CKPT_FDX_* */
+	int32_t dup_of;			/* with CKPT_FDX_DUP; such an entry has no data */
+};
+
+/*
+ * Kind-specific state in CKPT_SEC_FDDATA, at ckpt_fd.data_off, 8-byte
+ * aligned. Entries with the same kind, dev and ino are one object (a pipe,
+ * a socket, a file); only the first of them carries the object's data.
+ */
+struct ckpt_fd_pipe {			/* PIPE, FIFO: first end of each pipe */
+	uint32_t capacity;		/* F_GETPIPE_SZ */
+	uint32_t pad;
+	uint64_t queued;		/* bytes in the pipe; they follow */
+};
+
+#define CKPT_UNIX_SHUT_RD	0x1	/* RCV_SHUTDOWN */
+#define CKPT_UNIX_SHUT_WR	0x2	/* SEND_SHUTDOWN */
+
+struct ckpt_fd_unix {			/* UNIX: every socket */
+	uint64_t peer_ino;		/* the other end; 0 with CKPT_FDX_PEER_GONE */
+	uint32_t type;			/* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	uint32_t shutdown;		/* CKPT_UNIX_SHUT_* */
+	int32_t sndbuf, rcvbuf;		/* getsockopt values (twice what was set) */
+	int32_t peek_off;		/* SO_PEEK_OFF, -1 if off */
+	uint32_t passcred;		/* SO_PASSCRED */
+	uint32_t nr_msgs;		/* messages queued for this socket */
+	uint32_t pad;
+	uint64_t queued;		/* their bytes; nr_msgs x (uint32_t len, bytes, pad to 4) follow */
+};
+
+struct ckpt_fd_eventfd {
+	uint64_t count;
+	uint32_t semaphore;		/* EFD_SEMAPHORE */
+	uint32_t pad;
+};
+
+struct ckpt_fd_timerfd {
+	int32_t clockid;
+	uint32_t settime_flags;		/* TFD_TIMER_ABSTIME (value is absolute), CANCEL_ON_SET */
+	uint64_t ticks;			/* expirations not read yet */
+	int64_t value_sec, value_nsec;	/* 0: disarmed; else time left (or the deadline) */
+	int64_t interval_sec, interval_nsec;
+};
+
+struct ckpt_fd_signalfd {
+	uint64_t sigmask;		/* bit n-1 = signal n */
+};
+
+struct ckpt_epoll_tfd {
+	int32_t tfd;			/* target fd, an entry of the same image */
+	uint32_t events;
+	uint64_t data;
+};
+
+struct ckpt_fd_epoll {
+	uint32_t nr;			/* struct ckpt_epoll_tfd[nr] follow */
+	uint32_t pad;
+};
+
+struct ckpt_inotify_watch {
+	int32_t wd;
+	uint32_t mask;
+	uint32_t path_str;		/* watched inode's path at checkpoint */
+	uint32_t pad;
+	uint64_t dev, ino;
+};
+
+#define CKPT_INOTIFY_MAX_WD	65536	/* restore reaches each wd by adding and removing */
+
+struct ckpt_fd_inotify {
+	uint32_t nr;			/* struct ckpt_inotify_watch[nr] follow, ascending wd */
+	uint32_t pad;
+};
+
+struct ckpt_fd_extent {
+	uint64_t off, len;		/* len bytes follow, padded to 8 */
+};
+
+struct ckpt_fd_file {			/* MEMFD, DELETED: first entry of each file */
+	uint64_t size;
+	uint32_t seals;			/* F_GET_SEALS (memfd) */
+	uint32_t nr_extents;		/* struct ckpt_fd_extent + bytes follow, ascending */
 };
 
 /* One POSIX timer (timer_create). */

@@ -29,11 +29,16 @@
 #define SCRATCH_SIZE	(64u << 20)
 #define STRINGS_CAP	(4u << 20)
 #define WRITER_STACK	(1u << 20)
+#define WRITER_DONE	16	/* writer's exit status: WRITER_DONE + chain depth */
 
 static struct ckpt_capture capture;
 static uint32_t seq;
 static pid_t writer_pid;
+static uint32_t writer_seq;
 static char writer_tmp[300];
+/* the last complete image: the parent of the next incremental one */
+static char last_image[256];
+static uint32_t last_depth;
 
 void ckpt_fail(struct ckpt_capture *c, const char *fmt, ...)
 {
@@ -55,6 +60,13 @@ static void reap_writer(void)
 		return;
 	while (waitpid(writer_pid, &status, __WCLONE) < 0 && errno == EINTR)
 		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) >= WRITER_DONE) {
+		snprintf(last_image, sizeof(last_image), "ckpt_%s_%d_%u.img", ckpt_cfg.name,
+			 (int)ckpt_cfg.pid, writer_seq);
+		last_depth = WEXITSTATUS(status) - WRITER_DONE;
+	} else {
+		last_image[0] = 0;	/* the next image is a full one */
+	}
 	if (!WIFEXITED(status) && writer_tmp[0]) {
 		pr_err("image writer %d was killed by signal %d; previous images are intact",
 		       writer_pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -87,12 +99,13 @@ static int run_writer(void *arg)
 {
 	struct ckpt_capture *c = arg;
 	char path[4096] = "";
+	uint32_t depth = 0;
 	int ret = ckpt_writer_freeze_tls(c);
 
 	/* the application comes first: the writer uses the CPU it leaves idle */
 	setpriority(PRIO_PROCESS, 0, 19);
 	if (!ret)
-		ret = ckpt_write_image(c, path, sizeof(path));
+		ret = ckpt_write_image(c, path, sizeof(path), &depth);
 
 	if (ret) {
 		char msg[512];
@@ -103,7 +116,7 @@ static int run_writer(void *arg)
 		_exit(1);
 	}
 	ckpt_status_write(c->seq, c->nonce, "done", path, 0, 0, NULL);
-	_exit(0);
+	_exit(WRITER_DONE + depth);
 }
 
 /*
@@ -142,6 +155,8 @@ static void checkpoint(uint32_t nonce)
 	memset(c, 0, sizeof(*c));
 	c->seq = ++seq;
 	c->nonce = nonce;
+	snprintf(c->parent_name, sizeof(c->parent_name), "%s", last_image);
+	c->parent_depth = last_depth;
 	c->t_start = ckpt_mono_ns();
 	c->created_ns = ckpt_now_ns();
 	if (ckpt_scratch_init(SCRATCH_SIZE)) {
@@ -186,6 +201,7 @@ static void checkpoint(uint32_t nonce)
 		return;
 	}
 	writer_pid = pid;
+	writer_seq = c->seq;
 	pr_debug("checkpoint %u: application paused %" PRIu64 " us (threads stopped after %"
 		 PRIu64 ", state captured after %" PRIu64 "), writer %d", c->seq,
 		 c->pause_ns / 1000, c->stop_ns / 1000, c->capture_ns / 1000, pid);
@@ -261,4 +277,5 @@ void ckpt_checkpoint_restarted(void)
 {
 	writer_pid = 0;
 	writer_tmp[0] = 0;
+	last_image[0] = 0;	/* our first image after a restart is a full one */
 }

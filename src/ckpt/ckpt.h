@@ -24,6 +24,7 @@ struct ckpt_config {
 	int stop_sig;			/* CKPT_STOP_SIGNAL, default SIGRTMAX - 1 */
 	unsigned interval;		/* CKPT_INTERVAL seconds, 0 = off */
 	int durable;			/* fsync + rename (CKPT_NO_FSYNC=1 turns off) */
+	int incremental;		/* CKPT_INCREMENTAL: images after the first store changes only */
 	char dir[4096];			/* CKPT_DIR, absolute */
 	char run_dir[128];		/* /tmp/ckpt-UID: status files for ckpt-ctl */
 	char name[64];			/* program name used in image names */
@@ -63,6 +64,8 @@ struct ckpt_capture {
 	char *strings;
 	uint32_t strings_len, strings_cap;
 	struct ckpt_blob *blobs[CKPT_MAX_PLUGINS];
+	char parent_name[256];		/* previous image, for an incremental one; "" = full */
+	uint32_t parent_depth;
 	char error[256];
 };
 
@@ -73,6 +76,35 @@ extern struct ckpt_resume ckpt_resume_info;
 
 /* restart.c: the images this process was restored from, if their pages are mapped */
 int ckpt_is_restored_image(uint64_t dev, uint64_t ino);
+
+/* array.c: growable arrays over mmap (no malloc) */
+struct ckpt_array {
+	void *p;
+	size_t n, cap, elem;
+};
+void *ckpt_array_push(struct ckpt_array *a);
+void *ckpt_array_last(struct ckpt_array *a);
+void ckpt_array_free(struct ckpt_array *a);
+
+/* increment.c: incremental images, by page hashes */
+struct ckpt_writer;
+struct increment {
+	int on;				/* hash pages (CKPT_INCREMENTAL) */
+	int has_parent;
+	struct ckpt_parent parent;
+	const struct ckpt_pagehash *old;	/* the parent's hashes, mapped */
+	size_t nr_old, pos;
+	void *map;
+	size_t map_len;
+	struct ckpt_array inherit;	/* struct ckpt_range */
+	struct ckpt_array hashes;	/* struct ckpt_pagehash */
+};
+void ckpt_incr_begin(struct increment *inc, const struct ckpt_capture *c);
+int ckpt_incr_page(struct increment *inc, uint64_t vaddr, const void *page);
+uint64_t ckpt_incr_inherited_bytes(const struct increment *inc);
+int ckpt_incr_sections(struct increment *inc, struct ckpt_writer *w);
+uint32_t ckpt_incr_depth(const struct increment *inc);
+void ckpt_incr_end(struct increment *inc);
 
 /* config.c */
 int ckpt_config_load(struct ckpt_config *cfg);
@@ -119,7 +151,8 @@ void ckpt_restore_timers(const struct ckpt_timer *t, uint32_t nr);
 
 /* writer.c: runs in the forked child */
 int ckpt_writer_freeze_tls(struct ckpt_capture *c);
-int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen);
+/* depth: 0 for a full image, else the length of its chain */
+int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_t *depth);
 
 /* status.c: progress and result for ckpt-ctl */
 void ckpt_status_write(uint32_t seq, uint32_t nonce, const char *state, const char *path,

@@ -59,11 +59,17 @@ static void program_name(char *out, size_t len)
 	snprintf(out, len, "%s", comm);
 }
 
+static int env_flag(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v && strcmp(v, "0");
+}
+
 int ckpt_config_load(struct ckpt_config *cfg)
 {
 	const char *dir = getenv("CKPT_DIR");
 	const char *iv = getenv("CKPT_INTERVAL");
-	const char *nofsync = getenv("CKPT_NO_FSYNC");
 
 	cfg->trigger_sig = parse_signal(getenv("CKPT_SIGNAL"), SIGUSR2);
 	cfg->stop_sig = parse_signal(getenv("CKPT_STOP_SIGNAL"), SIGRTMAX - 1);
@@ -78,7 +84,8 @@ int ckpt_config_load(struct ckpt_config *cfg)
 		return -EINVAL;
 	}
 	cfg->interval = iv ? (unsigned)strtoul(iv, NULL, 10) : 0;
-	cfg->durable = !(nofsync && *nofsync && strcmp(nofsync, "0"));
+	cfg->durable = !env_flag("CKPT_NO_FSYNC");
+	cfg->incremental = env_flag("CKPT_INCREMENTAL");
 	if (dir && *dir) {
 		if (dir[0] == '/')
 			snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);

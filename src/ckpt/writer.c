@@ -35,8 +35,8 @@ struct write_ctx {
 	struct ckpt_capture *c;
 	struct ckpt_writer w;
 	int pagemap;
-	struct ckpt_run *runs;
-	size_t nr_runs, cap_runs;
+	struct ckpt_array runs;		/* struct ckpt_run */
+	struct increment inc;
 	uint64_t done, total, next_report;
 	char path[4096];
 };
@@ -95,24 +95,6 @@ static int region_stored(const struct cap_region *cr)
 	}
 }
 
-static int grow_runs(struct write_ctx *x)
-{
-	size_t ncap = x->cap_runs ? x->cap_runs * 2 : 4096;
-	void *p;
-
-	if (x->runs)
-		p = mremap(x->runs, x->cap_runs * sizeof(*x->runs), ncap * sizeof(*x->runs),
-			   MREMAP_MAYMOVE);
-	else
-		p = mmap(NULL, ncap * sizeof(*x->runs), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return -ENOMEM;
-	x->runs = p;
-	x->cap_runs = ncap;
-	return 0;
-}
-
 static void report_progress(struct write_ctx *x)
 {
 	if (x->done < x->next_report)
@@ -131,14 +113,13 @@ static int flush_run(struct write_ctx *x, const char *src, uint64_t vaddr, uint6
 
 	if (!n)
 		return 0;
-	if (x->nr_runs == x->cap_runs && grow_runs(x))
+	run = ckpt_array_push(&x->runs);
+	if (!run)
 		return -ENOMEM;
-	run = &x->runs[x->nr_runs];
 	ret = ckpt_writer_pages(&x->w, src, n, run);
 	if (ret)
 		return ret;
 	run->vaddr = vaddr;
-	x->nr_runs++;
 	x->done += n * CKPT_PAGE_SIZE;
 	report_progress(x);
 	return 0;
@@ -152,7 +133,7 @@ static int write_region(struct write_ctx *x, struct cap_region *cr)
 	uint64_t pm[PM_CHUNK], run_start = 0, run_len = 0;
 	int ret;
 
-	r->first_run = x->nr_runs;
+	r->first_run = x->runs.n;
 	if (!region_stored(cr))
 		goto out;
 	if (!(r->prot & PROT_READ) && !cr->copy &&
@@ -170,8 +151,17 @@ static int write_region(struct write_ctx *x, struct cap_region *cr)
 			int keep = page_wanted(cr, pm[i]);
 
 			if (keep) {
+				const char *page = src + pg * CKPT_PAGE_SIZE;
+
 				r->bytes_present += CKPT_PAGE_SIZE;
-				keep = !page_is_zero(src + pg * CKPT_PAGE_SIZE);
+				keep = !page_is_zero(page);
+				if (keep) {
+					ret = ckpt_incr_page(&x->inc, r->start + pg * CKPT_PAGE_SIZE,
+							     page);
+					if (ret < 0)
+						return ret;
+					keep = !ret;	/* 1: the parent has it */
+				}
 			}
 			if (keep && run_len && run_start + run_len == pg && run_len < RUN_MAX_PAGES) {
 				run_len++;
@@ -190,9 +180,9 @@ static int write_region(struct write_ctx *x, struct cap_region *cr)
 	if (ret)
 		return ret;
 out:
-	r->nr_runs = x->nr_runs - r->first_run;
-	for (uint32_t i = r->first_run; i < x->nr_runs; i++)
-		r->bytes_stored += x->runs[i].npages * CKPT_PAGE_SIZE;
+	r->nr_runs = x->runs.n - r->first_run;
+	for (uint32_t i = r->first_run; i < x->runs.n; i++)
+		r->bytes_stored += ((struct ckpt_run *)x->runs.p)[i].npages * CKPT_PAGE_SIZE;
 	return 0;
 }
 
@@ -355,11 +345,15 @@ static int write_metadata(struct write_ctx *x)
 	if (!ret)
 		ret = ckpt_writer_section(w, CKPT_SEC_REGIONS, regions, rsize);
 	if (!ret)
-		ret = ckpt_writer_section(w, CKPT_SEC_RUNS, x->runs,
-					  x->nr_runs * sizeof(struct ckpt_run));
+		ret = ckpt_writer_section(w, CKPT_SEC_RUNS, x->runs.p,
+					  x->runs.n * sizeof(struct ckpt_run));
+	if (!ret)
+		ret = ckpt_incr_sections(&x->inc, w);
 	if (!ret)
 		ret = ckpt_writer_section(w, CKPT_SEC_FDS, c->fds,
 					  c->nr_fds * sizeof(struct ckpt_fd));
+	if (!ret && c->fddata_len)
+		ret = ckpt_writer_section(w, CKPT_SEC_FDDATA, c->fddata, c->fddata_len);
 	if (!ret && c->nr_timers)
 		ret = ckpt_writer_section(w, CKPT_SEC_TIMERS, c->timers,
 					  c->nr_timers * sizeof(struct ckpt_timer));
@@ -375,7 +369,7 @@ static int write_metadata(struct write_ctx *x)
 	return ret;
 }
 
-int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
+int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_t *depth)
 {
 	struct write_ctx *x;
 	struct ckpt_header hdr;
@@ -387,6 +381,7 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
 		return -ENOMEM;
 	memset(x, 0, sizeof(*x));
 	x->c = c;
+	x->runs.elem = sizeof(struct ckpt_run);
 	dir = open_dir(ckpt_cfg.dir);
 	if (dir < 0)
 		return dir;
@@ -400,6 +395,7 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
 	if (ret)
 		return ret;
 	read_vma_flags(c);
+	ckpt_incr_begin(&x->inc, c);
 	x->total = count_present(x);
 	x->next_report = PROGRESS_BYTES;
 	for (uint32_t i = 0; i < c->nr_regions && !ret; i++)
@@ -410,8 +406,10 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
 		ret = write_metadata(x);
 	if (ret) {
 		ckpt_writer_abort(&x->w);
+		ckpt_incr_end(&x->inc);
 		return ret;
 	}
+	*depth = ckpt_incr_depth(&x->inc);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.created_ns = c->created_ns;
 	hdr.pause_ns = c->pause_ns;
@@ -419,8 +417,13 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen)
 	hdr.seq = c->seq;
 	memcpy(hdr.comm, c->proc.comm, sizeof(hdr.comm));
 	ret = ckpt_writer_finish(&x->w, &hdr);
-	if (!ret)
+	if (!ret && x->inc.has_parent)
+		pr_info("checkpoint %u: %s (%" PRIu64 " MiB of data, %" PRIu64
+			" MiB unchanged in %s)", c->seq, x->path, x->done >> 20,
+			ckpt_incr_inherited_bytes(&x->inc) >> 20, x->inc.parent.name);
+	else if (!ret)
 		pr_info("checkpoint %u: %s (%" PRIu64 " MiB of data, %zu runs)", c->seq, x->path,
-			x->done >> 20, x->nr_runs);
+			x->done >> 20, x->runs.n);
+	ckpt_incr_end(&x->inc);
 	return ret;
 }

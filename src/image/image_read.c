@@ -58,7 +58,8 @@ const char *ckpt_section_name(uint32_t type)
 		[CKPT_SEC_FDS] = "fds", [CKPT_SEC_TIMERS] = "timers",
 		[CKPT_SEC_STRINGS] = "strings", [CKPT_SEC_PLUGIN] = "plugin",
 		[CKPT_SEC_PAGES] = "pages", [CKPT_SEC_FDDATA] = "fddata",
-		[CKPT_SEC_PARENT] = "parent", [CKPT_SEC_PRESENT] = "present",
+		[CKPT_SEC_PARENT] = "parent", [CKPT_SEC_INHERIT] = "inherit",
+		[CKPT_SEC_PAGEHASH] = "pagehash",
 	};
 
 	return type < CKPT_SEC_MAX && names[type] ? names[type] : "unknown";
@@ -82,6 +83,12 @@ const char *ckpt_fd_kind_name(uint32_t kind)
 	static const char *const names[CKPT_FD_MAX] = {
 		[CKPT_FD_REG] = "file", [CKPT_FD_DIR] = "dir",
 		[CKPT_FD_CHR] = "chardev", [CKPT_FD_STDIO] = "stdio",
+		[CKPT_FD_PIPE] = "pipe", [CKPT_FD_FIFO] = "fifo",
+		[CKPT_FD_UNIX] = "unix", [CKPT_FD_EVENTFD] = "eventfd",
+		[CKPT_FD_TIMERFD] = "timerfd", [CKPT_FD_SIGNALFD] = "signalfd",
+		[CKPT_FD_EPOLL] = "epoll", [CKPT_FD_INOTIFY] = "inotify",
+		[CKPT_FD_MEMFD] = "memfd", [CKPT_FD_DELETED] = "deleted",
+		[CKPT_FD_TTY] = "tty",
 	};
 
 	return kind < CKPT_FD_MAX && names[kind] ? names[kind] : "unknown";
@@ -307,6 +314,241 @@ static int check_threads(struct ckpt_image *img, char *err, size_t len)
 	return CKPT_EXIT_OK;
 }
 
+const void *ckpt_image_fd_data(const struct ckpt_image *img, const struct ckpt_fd *f)
+{
+	if (!f->data_len)
+		return NULL;
+	return (const char *)img->meta[CKPT_SEC_FDDATA] + f->data_off;
+}
+
+static const struct ckpt_fd *fd_entry(const struct ckpt_image *img, int fd)
+{
+	for (uint32_t i = 0; i < img->nr_fds; i++)
+		if (img->fds[i].fd == fd)
+			return &img->fds[i];
+	return NULL;
+}
+
+/* Is f the first entry (not a duplicate) of its object: same kind, dev and ino? */
+static int first_of_object(const struct ckpt_image *img, uint32_t i)
+{
+	const struct ckpt_fd *f = &img->fds[i];
+
+	for (uint32_t j = 0; j < i; j++) {
+		const struct ckpt_fd *o = &img->fds[j];
+
+		if (!(o->xflags & CKPT_FDX_DUP) && o->kind == f->kind && o->dev == f->dev &&
+		    o->ino == f->ino)
+			return 0;
+	}
+	return 1;
+}
+
+/* Walks records of (uint32_t length, bytes, padding to 4); 0 if they fill len exactly. */
+static int check_records(const char *p, uint64_t len, uint32_t nr, uint64_t total)
+{
+	uint64_t off = 0, sum = 0;
+
+	for (uint32_t i = 0; i < nr; i++) {
+		uint32_t n;
+
+		if (len - off < 4)
+			return -1;
+		memcpy(&n, p + off, 4);
+		off += 4;
+		if (n > len - off)
+			return -1;
+		off += n;
+		sum += n;
+		off += (4 - off % 4) % 4;
+		if (off > len)
+			return -1;
+	}
+	return off == len && sum == total ? 0 : -1;
+}
+
+static int check_fd_pipe(const struct ckpt_image *img, uint32_t i, const void *d)
+{
+	const struct ckpt_fd *f = &img->fds[i];
+	const struct ckpt_fd_pipe *p = d;
+
+	if (!first_of_object(img, i))
+		return f->data_len ? -1 : 0;
+	return f->data_len < sizeof(*p) || p->queued != f->data_len - sizeof(*p) ||
+	       p->capacity < CKPT_PAGE_SIZE || p->capacity > (1u << 31) ||
+	       p->queued > p->capacity ? -1 : 0;
+}
+
+static int check_fd_unix(const struct ckpt_image *img, uint32_t i, const void *d)
+{
+	const struct ckpt_fd *f = &img->fds[i];
+	const struct ckpt_fd_unix *u = d, *pu;
+	const struct ckpt_fd *peer = NULL;
+
+	if (f->data_len < sizeof(*u) ||
+	    (u->type != 1 && u->type != 2 && u->type != 5) ||	/* stream, dgram, seqpacket */
+	    u->shutdown & ~(CKPT_UNIX_SHUT_RD | CKPT_UNIX_SHUT_WR) ||
+	    check_records((const char *)(u + 1), f->data_len - sizeof(*u), u->nr_msgs, u->queued))
+		return -1;
+	if (f->xflags & CKPT_FDX_PEER_GONE)
+		return u->peer_ino ? -1 : 0;
+	for (uint32_t j = 0; j < img->nr_fds; j++) {
+		const struct ckpt_fd *o = &img->fds[j];
+
+		if (j != i && o->kind == CKPT_FD_UNIX && !(o->xflags & CKPT_FDX_DUP) &&
+		    o->ino == u->peer_ino)
+			peer = o;
+	}
+	if (!peer || peer->data_len < sizeof(*pu) || peer->data_off % 8)
+		return -1;
+	pu = ckpt_image_fd_data(img, peer);
+	return pu->peer_ino == f->ino && pu->type == u->type && !(peer->xflags & CKPT_FDX_PEER_GONE)
+	       ? 0 : -1;
+}
+
+static int check_fd_timerfd(const struct ckpt_fd *f, const struct ckpt_fd_timerfd *t)
+{
+	switch (t->clockid) {
+	case 0: case 1: case 7: case 8: case 9:	/* realtime, monotonic, boottime, the alarms */
+		break;
+	default:
+		return -1;
+	}
+	return f->data_len != sizeof(*t) || t->settime_flags & ~3u ||
+	       t->value_sec < 0 || t->value_nsec < 0 || t->value_nsec >= 1000000000 ||
+	       t->interval_sec < 0 || t->interval_nsec < 0 || t->interval_nsec >= 1000000000
+	       ? -1 : 0;
+}
+
+static int check_fd_epoll(const struct ckpt_image *img, const struct ckpt_fd *f,
+			  const struct ckpt_fd_epoll *e)
+{
+	const struct ckpt_epoll_tfd *t = (const void *)(e + 1);
+
+	if (f->data_len < sizeof(*e) ||
+	    e->nr != (f->data_len - sizeof(*e)) / sizeof(*t) ||
+	    (f->data_len - sizeof(*e)) % sizeof(*t))
+		return -1;
+	for (uint32_t k = 0; k < e->nr; k++) {
+		const struct ckpt_fd *target = fd_entry(img, t[k].tfd);
+
+		if (!target || target->kind == CKPT_FD_EPOLL)
+			return -1;
+	}
+	return 0;
+}
+
+static int check_fd_inotify(const struct ckpt_image *img, const struct ckpt_fd *f,
+			    const struct ckpt_fd_inotify *in)
+{
+	const struct ckpt_inotify_watch *w = (const void *)(in + 1);
+
+	if (f->data_len < sizeof(*in) ||
+	    in->nr != (f->data_len - sizeof(*in)) / sizeof(*w) ||
+	    (f->data_len - sizeof(*in)) % sizeof(*w))
+		return -1;
+	for (uint32_t k = 0; k < in->nr; k++) {
+		if (w[k].wd <= (k ? w[k - 1].wd : 0) || w[k].wd > CKPT_INOTIFY_MAX_WD ||
+		    !check_str(img, w[k].path_str))
+			return -1;
+	}
+	return 0;
+}
+
+static int check_fd_file(const struct ckpt_image *img, uint32_t i, const void *d)
+{
+	const struct ckpt_fd *f = &img->fds[i];
+	const struct ckpt_fd_file *h = d;
+	const char *p = (const char *)(h + 1);
+	uint64_t left, next = 0;
+
+	if (!first_of_object(img, i))
+		return f->data_len ? -1 : 0;
+	if (f->data_len < sizeof(*h))
+		return -1;
+	left = f->data_len - sizeof(*h);
+	for (uint32_t k = 0; k < h->nr_extents; k++) {
+		struct ckpt_fd_extent e;
+		uint64_t padded;
+
+		if (left < sizeof(e))
+			return -1;
+		memcpy(&e, p, sizeof(e));
+		p += sizeof(e);
+		left -= sizeof(e);
+		padded = (e.len + 7) & ~7ull;
+		if (!e.len || e.off < next || e.off > h->size || e.len > h->size - e.off ||
+		    padded < e.len || padded > left)
+			return -1;
+		next = e.off + e.len;
+		p += padded;
+		left -= padded;
+	}
+	return left ? -1 : 0;
+}
+
+/* The bytes in CKPT_SEC_FDDATA that each kind keeps. */
+static int check_fd_data(const struct ckpt_image *img, uint32_t i)
+{
+	const struct ckpt_fd *f = &img->fds[i];
+	const void *d = ckpt_image_fd_data(img, f);
+
+	if (f->data_len && f->data_off % 8)
+		return -1;
+	switch (f->kind) {
+	case CKPT_FD_PIPE:
+	case CKPT_FD_FIFO:
+		return check_fd_pipe(img, i, d);
+	case CKPT_FD_UNIX:
+		return check_fd_unix(img, i, d);
+	case CKPT_FD_EVENTFD:
+		return f->data_len != sizeof(struct ckpt_fd_eventfd) ||
+		       ((const struct ckpt_fd_eventfd *)d)->count == UINT64_MAX ||
+		       ((const struct ckpt_fd_eventfd *)d)->semaphore > 1 ? -1 : 0;
+	case CKPT_FD_TIMERFD:
+		return check_fd_timerfd(f, d);
+	case CKPT_FD_SIGNALFD:
+		return f->data_len != sizeof(struct ckpt_fd_signalfd) ? -1 : 0;
+	case CKPT_FD_EPOLL:
+		return check_fd_epoll(img, f, d);
+	case CKPT_FD_INOTIFY:
+		return check_fd_inotify(img, f, d);
+	case CKPT_FD_MEMFD:
+	case CKPT_FD_DELETED:
+		return check_fd_file(img, i, d);
+	default:
+		return f->data_len ? -1 : 0;
+	}
+}
+
+/* Inherited ranges and page hashes: sorted, page aligned, inside the image's regions. */
+static int check_incremental(struct ckpt_image *img, char *err, size_t len)
+{
+	const struct ckpt_parent *p = img->parent;
+	uint64_t prev = 0;
+
+	if (p && (!memchr(p->name, 0, sizeof(p->name)) || !p->name[0] || strchr(p->name, '/') ||
+		  !p->depth || p->depth >= CKPT_MAX_CHAIN))
+		return fail(err, len, CKPT_EXIT_INVALID, "parent section is malformed");
+	if (!p && img->nr_inherit)
+		return fail(err, len, CKPT_EXIT_INVALID, "inherited pages but no parent");
+	for (uint32_t i = 0; i < img->nr_inherit; i++) {
+		const struct ckpt_range *r = &img->inherit[i];
+
+		if (!r->npages || r->vaddr & (CKPT_PAGE_SIZE - 1) || r->vaddr < prev ||
+		    r->vaddr >= TASK_SIZE_MAX || r->npages > (TASK_SIZE_MAX - r->vaddr) / CKPT_PAGE_SIZE)
+			return fail(err, len, CKPT_EXIT_INVALID, "inherited range %u is malformed", i);
+		prev = r->vaddr + r->npages * CKPT_PAGE_SIZE;
+	}
+	prev = 0;
+	for (uint32_t i = 0; i < img->nr_pagehash; i++) {
+		if (img->pagehash[i].vaddr < prev || img->pagehash[i].vaddr & (CKPT_PAGE_SIZE - 1))
+			return fail(err, len, CKPT_EXIT_INVALID, "page hash %u is out of order", i);
+		prev = img->pagehash[i].vaddr + 1;
+	}
+	return CKPT_EXIT_OK;
+}
+
 static int check_fds(struct ckpt_image *img, char *err, size_t len)
 {
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
@@ -315,11 +557,29 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		if (f->fd < 0 || f->fd >= (1 << 20) || !f->kind || f->kind >= CKPT_FD_MAX ||
 		    !check_str(img, f->path_str) ||
 		    f->data_off > img->meta_size[CKPT_SEC_FDDATA] ||
-		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off)
+		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off ||
+		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE) ||
+		    (f->kind == CKPT_FD_STDIO && f->fd > 2))
 			return fail(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
 		for (uint32_t j = 0; j < i; j++)
 			if (img->fds[j].fd == f->fd)
 				return fail(err, len, CKPT_EXIT_INVALID, "fd %d appears twice", f->fd);
+	}
+	/* references to other entries, once every number is known to be unique */
+	for (uint32_t i = 0; i < img->nr_fds; i++) {
+		const struct ckpt_fd *f = &img->fds[i];
+		const struct ckpt_fd *orig = fd_entry(img, f->dup_of);
+
+		if (f->xflags & CKPT_FDX_DUP) {
+			if (!orig || orig >= f || orig->xflags & CKPT_FDX_DUP ||
+			    orig->kind != f->kind || f->data_len)
+				return fail(err, len, CKPT_EXIT_INVALID,
+					    "fd %d: bad duplicate of fd %d", f->fd, f->dup_of);
+			continue;
+		}
+		if (check_fd_data(img, i))
+			return fail(err, len, CKPT_EXIT_INVALID, "fd %d: bad %s state", f->fd,
+				    ckpt_fd_kind_name(f->kind));
 	}
 	return CKPT_EXIT_OK;
 }
@@ -334,7 +594,7 @@ static uint64_t pages_end(const struct ckpt_image *img)
 
 static int bind_all(struct ckpt_image *img, char *err, size_t len)
 {
-	uint32_t one;
+	uint32_t one = 0;
 	int ret;
 
 	ret = bind_array(img, CKPT_SEC_PROC, sizeof(struct ckpt_proc), (void **)&img->proc,
@@ -357,6 +617,17 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 	if (!ret)
 		ret = bind_array(img, CKPT_SEC_TIMERS, sizeof(struct ckpt_timer),
 				 (void **)&img->timers, &img->nr_timers, 0, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_PARENT, sizeof(struct ckpt_parent),
+				 (void **)&img->parent, &one, 0, err, len);
+	if (!ret && img->parent && one != 1)
+		ret = fail(err, len, CKPT_EXIT_INVALID, "parent section has a bad size");
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_INHERIT, sizeof(struct ckpt_range),
+				 (void **)&img->inherit, &img->nr_inherit, 0, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_PAGEHASH, sizeof(struct ckpt_pagehash),
+				 (void **)&img->pagehash, &img->nr_pagehash, 0, err, len);
 	if (ret)
 		return ret;
 	img->strings = img->meta[CKPT_SEC_STRINGS];
@@ -373,6 +644,8 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 		ret = check_regions(img, err, len);
 	if (!ret)
 		ret = check_fds(img, err, len);
+	if (!ret)
+		ret = check_incremental(img, err, len);
 	return ret;
 }
 

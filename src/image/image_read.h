@@ -35,6 +35,11 @@ struct ckpt_image {
 	uint32_t nr_fds;
 	struct ckpt_timer *timers;
 	uint32_t nr_timers;
+	struct ckpt_parent *parent;	/* NULL for a full image */
+	struct ckpt_range *inherit;
+	uint32_t nr_inherit;
+	struct ckpt_pagehash *pagehash;
+	uint32_t nr_pagehash;
 	const char *strings;
 	uint64_t strings_size;
 	struct ckpt_plugin_blob *plugins;
@@ -49,6 +54,9 @@ void ckpt_image_close(struct ckpt_image *img);
 
 /* A string from CKPT_SEC_STRINGS; validated at open, so never NULL. */
 const char *ckpt_image_str(const struct ckpt_image *img, uint32_t off);
+
+/* The kind-specific bytes of an fd (validated at open); NULL if it has none. */
+const void *ckpt_image_fd_data(const struct ckpt_image *img, const struct ckpt_fd *f);
 
 /* Reads and checks one run's page data into buf (run->npages pages). */
 int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run,

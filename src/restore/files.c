@@ -64,15 +64,17 @@ static void memfd_name(const char *path, char *out, size_t len)
 
 static int fill_memfd(struct rst_ctx *x, int fd, const struct ckpt_region *r)
 {
-	for (uint32_t i = r->first_run; i < r->first_run + r->nr_runs; i++) {
-		const struct ckpt_run *run = &x->img->runs[i];
+	uint32_t reg = r - x->img->regions;
+
+	for (uint32_t i = 0; i < x->chain->count[reg]; i++) {
+		const struct rst_run *run = &x->chain->runs[x->chain->first[reg] + i];
 		size_t len = run->npages * CKPT_PAGE_SIZE;
 		void *buf = malloc(len);
 		int ret;
 
 		if (!buf)
 			return CKPT_EXIT_FAIL;
-		ret = ckpt_image_read_run(x->img, run, buf, x->err, sizeof(x->err));
+		ret = rst_chain_read(x->chain, run, buf, x->err, sizeof(x->err));
 		if (!ret && pwrite(fd, buf, len, r->pgoff + (run->vaddr - r->start)) != (ssize_t)len) {
 			snprintf(x->err, sizeof(x->err), "writing memfd contents: %s", strerror(errno));
 			ret = CKPT_EXIT_FAIL;

@@ -85,6 +85,7 @@ int main(int argc, char **argv)
 	};
 	struct rst_opts opts = { .verify = 1, .start_ns = mono_ns() };
 	struct ckpt_image img;
+	struct rst_chain chain;
 	struct rst_ctx *x;
 	char err[512];
 	int c, ret, status_fd, exit_code;
@@ -122,8 +123,8 @@ int main(int argc, char **argv)
 		goto bad_usage;
 	opts.log_level = ckpt_log_level;
 	ret = ckpt_image_open(argv[optind], &img, err, sizeof(err));
-	if (!ret && opts.verify)
-		ret = ckpt_image_verify_pages(&img, err, sizeof(err));
+	if (!ret)
+		ret = rst_chain_load(&img, argv[optind], &chain, opts.verify, err, sizeof(err));
 	if (!ret)
 		ret = rst_check(&img, err, sizeof(err));
 	if (ret) {
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 	if (!x)
 		_exit(CKPT_EXIT_FAIL);
 	x->img = &img;
+	x->chain = &chain;
 	x->opts = &opts;
 	x->status_fd = status_fd;
 	x->exe_fd = -1;

@@ -90,7 +90,7 @@ static void compute_layout(const struct rst_ctx *x, struct layout *l)
 	l->vmas = off;
 	off = page_up(off + img->nr_regions * sizeof(struct rst_vma));
 	l->runs = off;
-	off = page_up(off + img->nr_runs * sizeof(struct rst_run));
+	off = page_up(off + x->chain->nr_runs * sizeof(struct rst_run));
 	l->threads = off;
 	off = page_up(off + img->nr_threads * sizeof(struct rst_thread));
 	l->close_fds = off;
@@ -112,7 +112,7 @@ static void fill_vmas(const struct rst_ctx *x, struct rst_args *a, char *base,
 	a->vmas = (struct rst_vma *)(base + l->vmas);
 	a->runs = (struct rst_run *)(base + l->runs);
 	a->nr_vmas = img->nr_regions;
-	a->nr_runs = img->nr_runs;
+	a->nr_runs = x->chain->nr_runs;
 	for (uint32_t i = 0; i < img->nr_regions; i++) {
 		const struct ckpt_region *r = &img->regions[i];
 		struct rst_vma *v = &a->vmas[i];
@@ -124,14 +124,12 @@ static void fill_vmas(const struct rst_ctx *x, struct rst_args *a, char *base,
 		v->kind = r->kind;
 		v->flags = r->flags;
 		v->fd = x->region_fd[i];
-		v->first_run = r->first_run;
-		v->nr_runs = r->nr_runs;
+		v->first_run = x->chain->first[i];
+		v->nr_runs = x->chain->count[i];
 	}
-	for (uint32_t i = 0; i < img->nr_runs; i++) {
-		a->runs[i].vaddr = img->runs[i].vaddr;
-		a->runs[i].npages = img->runs[i].npages;
-		a->runs[i].data_off = img->runs[i].data_off;
-		a->runs[i].fd = img->fd;
+	for (uint32_t i = 0; i < x->chain->nr_runs; i++) {
+		a->runs[i] = x->chain->runs[i];
+		a->runs[i].fd = x->chain->imgs[x->chain->runs[i].fd]->fd;
 	}
 }
 
@@ -229,14 +227,13 @@ int rst_plan(struct rst_ctx *x, struct rst_launch *out)
 	a->resume.image_fd = x->img->fd;
 	a->resume.log_level = x->opts->log_level;
 	a->resume.restore_start_ns = x->opts->start_ns;
-	if (a->map_pages) {
+	for (uint32_t k = 0; a->map_pages && k < x->chain->n; k++) {
 		struct stat st;
 
-		if (!fstat(x->img->fd, &st)) {
-			a->resume.images[0].dev = st.st_dev;
-			a->resume.images[0].ino = st.st_ino;
-			a->resume.nr_images = 1;
-		}
+		if (fstat(x->chain->imgs[k]->fd, &st))
+			continue;
+		a->resume.images[a->resume.nr_images].dev = st.st_dev;
+		a->resume.images[a->resume.nr_images++].ino = st.st_ino;
 	}
 	pr_debug("restorer at %#llx (%llu KiB), %u regions, %u threads",
 		 (unsigned long long)hole, (unsigned long long)(l.size >> 10), a->nr_vmas,

@@ -23,8 +23,18 @@ struct rst_opts {
 	uint64_t start_ns;
 };
 
+/* An image and the parents it inherits pages from, resolved into runs. */
+struct rst_chain {
+	struct ckpt_image *imgs[CKPT_MAX_CHAIN];	/* [0]: the image itself */
+	uint32_t n;
+	struct rst_run *runs;		/* fd: index into imgs[] */
+	uint32_t nr_runs, cap_runs;
+	uint32_t *first, *count;	/* per region of imgs[0] */
+};
+
 struct rst_ctx {
 	struct ckpt_image *img;
+	struct rst_chain *chain;
 	struct rst_opts *opts;
 	int fd_base;			/* helper fds live at or above this number */
 	int status_fd;			/* tells the parent we reached the point of no return */
@@ -44,9 +54,16 @@ int rst_ids_in_use(const struct ckpt_image *img);
 int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_fd,
 	      int *exit_code);
 
+/* chain.c */
+int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *ch, int verify,
+		   char *err, size_t len);
+int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *buf, char *err,
+		   size_t len);
+
 /* fds.c */
 int rst_restore_fds(struct rst_ctx *x);
 int rst_high_fd(struct rst_ctx *x, int fd);
+int rst_fd_by_path(const struct ckpt_fd *f);	/* reopened by its path (check.c stats it) */
 void rst_close_others(struct rst_ctx *x);
 
 /* files.c: files and memfds that regions map */

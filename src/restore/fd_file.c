@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Files that existed only while open. The first entry of a file builds it:
+ * a memfd that a shared mapping also maps is the memfd files.c made for
+ * that mapping (so the fd and the mapping share one memfd again), any other
+ * memfd a new one with the saved name and seals; a deleted file becomes an
+ * unlinked temporary file (O_TMPFILE) in its old directory, or in /tmp if
+ * that is gone, with its old mode. The saved contents are written into it.
+ * Every entry then opens it again through /proc/self/fd, with its own
+ * access mode and offset.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt/exitcodes.h"
+#include "fds.h"
+#include "log.h"
+
+#define REOPEN_FLAGS	(O_ACCMODE | O_SYNC | O_DSYNC | O_NOATIME)
+#define DELETED		" (deleted)"
+
+static int write_contents(int fd, const struct ckpt_fd_file *h)
+{
+	const char *p = (const char *)(h + 1);
+
+	for (uint32_t i = 0; i < h->nr_extents; i++) {
+		struct ckpt_fd_extent e;
+
+		memcpy(&e, p, sizeof(e));
+		p += sizeof(e);
+		for (uint64_t done = 0; done < e.len;) {
+			ssize_t n = pwrite(fd, p + done, e.len - done, e.off + done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return -1;
+			done += n;
+		}
+		p += (e.len + 7) & ~7ull;
+	}
+	return 0;
+}
+
+/* The memfd files.c made for a shared mapping of this file, or -1. */
+static int mapping_memfd(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	const struct ckpt_image *img = s->x->img;
+	int fd = -1;
+
+	for (uint32_t i = 0; i < img->nr_regions; i++) {
+		const struct ckpt_region *r = &img->regions[i];
+
+		if (r->kind != CKPT_REG_MEMFD || !(r->flags & CKPT_REGF_SHARED) ||
+		    r->dev != f->dev || r->ino != f->ino || s->x->region_fd[i] < 0)
+			continue;
+		fd = s->x->region_fd[i];
+		if (r->prot & PROT_WRITE)
+			break;	/* the one the program writes through */
+	}
+	return fd;
+}
+
+static int new_memfd(struct rst_fds *s, const struct ckpt_fd *f, const struct ckpt_fd_file *h)
+{
+	const char *path = ckpt_image_str(s->x->img, f->path_str);
+	char name[NAME_MAX];
+	size_t n;
+	int fd;
+
+	/* "/memfd:NAME (deleted)" */
+	path += strlen("/memfd:");
+	n = strlen(path);
+	if (n >= strlen(DELETED) && !strcmp(path + n - strlen(DELETED), DELETED))
+		n -= strlen(DELETED);
+	snprintf(name, sizeof(name), "%.*s", (int)n, path);
+	fd = memfd_create(name, MFD_CLOEXEC | (h->seals ? MFD_ALLOW_SEALING : 0));
+	if (fd < 0)
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: memfd_create(%s): %s", f->fd, name,
+				   strerror(errno));
+	return fd;
+}
+
+static int tmpfile_in(const char *dir, mode_t mode)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+
+	if (fd >= 0 && fchmod(fd, mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int new_tmpfile(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	const char *path = ckpt_image_str(s->x->img, f->path_str);
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash && slash != path ? (int)(slash - path) : 1,
+		 path);
+	fd = tmpfile_in(dir, f->mode & 07777);
+	if (fd < 0) {
+		fd = tmpfile_in("/tmp", f->mode & 07777);
+		snprintf(dir, sizeof(dir), "/tmp");
+	}
+	if (fd < 0)
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: cannot recreate deleted file %s: %s",
+				   f->fd, path, strerror(errno));
+	pr_info("fd %d: deleted file %s recreated as an unlinked file in %s", f->fd, path, dir);
+	return fd;
+}
+
+static int build(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	const struct ckpt_fd_file *h = rst_fd_data(s, f);
+	struct rst_fdobj *o = rst_fdobj_add(s, f);
+	int shared = -1, fd;
+
+	if (f->kind == CKPT_FD_MEMFD)
+		shared = mapping_memfd(s, f);
+	if (shared >= 0)
+		fd = fcntl(shared, F_DUPFD_CLOEXEC, s->x->fd_base);
+	else if (f->kind == CKPT_FD_MEMFD)
+		fd = new_memfd(s, f, h);
+	else
+		fd = new_tmpfile(s, f);
+	if (fd < 0)
+		return fd == -1 ? rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: %s", f->fd,
+					      strerror(errno)) : fd;
+	o->fd[0] = fd = rst_high_fd(s->x, fd);
+	if (fd < 0)
+		return -CKPT_EXIT_FAIL;
+	if (ftruncate(fd, h->size) || write_contents(fd, h))
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: writing the contents of %s: %s",
+				   f->fd, ckpt_image_str(s->x->img, f->path_str), strerror(errno));
+	if (shared >= 0 && (h->seals & ~F_SEAL_SEAL))
+		pr_warn("fd %d: memfd seals %#x not restored: the memfd of its mapping cannot be "
+			"sealed", f->fd, h->seals);
+	if (shared < 0 && h->seals && fcntl(fd, F_ADD_SEALS, h->seals))
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: F_ADD_SEALS %#x: %s", f->fd, h->seals,
+				   strerror(errno));
+	return 0;
+}
+
+int rst_open_file(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	struct rst_fdobj *o = rst_fdobj_find(s, f);
+	int fd;
+
+	if (!o) {
+		int ret = build(s, f);
+
+		if (ret)
+			return ret;
+		o = rst_fdobj_find(s, f);
+	}
+	fd = rst_fd_reopen(s, f, o->fd[0], f->flags & REOPEN_FLAGS);
+	if (fd >= 0 && lseek(fd, f->pos, SEEK_SET) < 0) {
+		close(fd);
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: seek to %lld: %s", f->fd,
+				   (long long)f->pos, strerror(errno));
+	}
+	return fd;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pipes and FIFOs. The first entry of a pipe builds it: a new pipe, or the
+ * FIFO opened read-write by its path (which never blocks), with the saved
+ * capacity and the queued bytes written back. Every entry then opens the
+ * pipe again through /proc/self/fd (a read or write end of the same pipe,
+ * an open file of its own). The helper ends are closed once all fds are
+ * back: a pipe whose other end was outside the process then has no peer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckpt/exitcodes.h"
+#include "fds.h"
+#include "log.h"
+
+static int write_all(int fd, const char *buf, uint64_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int open_fifo(struct rst_fds *s, const struct ckpt_fd *f, struct rst_fdobj *o)
+{
+	const char *path = ckpt_image_str(s->x->img, f->path_str);
+	struct stat st;
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return rst_fd_fail(s, CKPT_EXIT_FILES, "fd %d: FIFO %s: %s", f->fd, path,
+				   strerror(errno));
+	if (fstat(fd, &st) || !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		return rst_fd_fail(s, CKPT_EXIT_FILES, "fd %d: %s is no longer a FIFO", f->fd, path);
+	}
+	o->fd[0] = rst_high_fd(s->x, fd);
+	return o->fd[0] < 0 ? -CKPT_EXIT_FAIL : 0;
+}
+
+static int open_pipe(struct rst_fds *s, const struct ckpt_fd *f, struct rst_fdobj *o)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: pipe: %s", f->fd, strerror(errno));
+	o->fd[0] = rst_high_fd(s->x, p[0]);
+	o->fd[1] = rst_high_fd(s->x, p[1]);
+	return o->fd[0] < 0 || o->fd[1] < 0 ? -CKPT_EXIT_FAIL : 0;
+}
+
+static int build(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	const struct ckpt_fd_pipe *p = rst_fd_data(s, f);
+	const char *path = ckpt_image_str(s->x->img, f->path_str);
+	struct rst_fdobj *o = rst_fdobj_add(s, f);
+	int ret = f->kind == CKPT_FD_FIFO ? open_fifo(s, f, o) : open_pipe(s, f, o);
+	int wfd = o->fd[1] >= 0 ? o->fd[1] : o->fd[0];
+
+	if (ret)
+		return ret;
+	if (fcntl(wfd, F_SETPIPE_SZ, p->capacity) < 0)
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: cannot give %s a capacity of %u: %s",
+				   f->fd, path, p->capacity, strerror(errno));
+	if (write_all(wfd, (const char *)(p + 1), p->queued))
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: cannot queue %llu bytes in %s: %s",
+				   f->fd, (unsigned long long)p->queued, path, strerror(errno));
+	if (f->xflags & CKPT_FDX_PEER_GONE)
+		pr_warn("fd %d: the other end of %s was not in the process; restored without it "
+			"(reading ends after the queued bytes, writing fails with EPIPE)", f->fd,
+			path);
+	return 0;
+}
+
+int rst_open_pipe(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	struct rst_fdobj *o = rst_fdobj_find(s, f);
+
+	if (!o) {
+		int ret = build(s, f);
+
+		if (ret)
+			return ret;
+		o = rst_fdobj_find(s, f);
+	}
+	return rst_fd_reopen(s, f, o->fd[0], (f->flags & O_ACCMODE) | O_NONBLOCK);
+}
