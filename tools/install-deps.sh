@@ -2,7 +2,7 @@
 # Installs what ckpt needs to build and test on Debian 12 (run as root).
 set -eu
 PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 binutils
-      libcmocka-dev libunwind-dev libxxhash-dev"
+      libcmocka-dev libunwind-dev libxxhash-dev libzstd-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

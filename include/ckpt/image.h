@@ -187,9 +187,14 @@ struct ckpt_region {
 struct ckpt_run {
 	uint64_t vaddr;
 	uint64_t npages;
-	uint64_t data_off;		/* file offset, page aligned */
-	uint64_t hash;			/* XXH3-64 of the run's bytes */
+	uint64_t data_off;		/* file offset; page aligned unless compressed */
+	uint64_t hash;			/* XXH3-64 of the run's pages (uncompressed) */
+	uint64_t stored_len;		/* bytes in the file: npages * page size, or compressed */
+	uint32_t flags;			/* CKPT_RUN_* */
+	uint32_t pad;
 };
+
+#define CKPT_RUN_ZSTD	0x1		/* one zstd frame; restore decompresses it */
 
 /*
  * Incremental images. A child image stores the pages that changed since
@@ -369,7 +374,7 @@ struct ckpt_resume {
 	uint64_t restore_start_ns;	/* CLOCK_MONOTONIC when ckpt-restore started */
 	uint32_t nr_images;		/* image files whose pages are mapped, not copied */
 	uint32_t pad;
-	struct { uint64_t dev, ino; } images[CKPT_MAX_CHAIN];
+	struct { uint64_t dev, ino; } images[2 * CKPT_MAX_CHAIN];	/* images and decompressed copies */
 };
 
 #endif

@@ -25,6 +25,9 @@ struct ckpt_config {
 	unsigned interval;		/* CKPT_INTERVAL seconds, 0 = off */
 	int durable;			/* fsync + rename (CKPT_NO_FSYNC=1 turns off) */
 	int incremental;		/* CKPT_INCREMENTAL: images after the first store changes only */
+	int compress;			/* CKPT_COMPRESS=zstd[:LEVEL] */
+	int compress_level;
+	int compress_threads;		/* CKPT_COMPRESS_THREADS, default: CPUs online */
 	char dir[4096];			/* CKPT_DIR, absolute */
 	char run_dir[128];		/* /tmp/ckpt-UID: status files for ckpt-ctl */
 	char name[64];			/* program name used in image names */
@@ -148,6 +151,10 @@ int ckpt_capture_fds(struct ckpt_capture *c);
 /* timers.c */
 int ckpt_capture_timers(struct ckpt_capture *c);
 void ckpt_restore_timers(const struct ckpt_timer *t, uint32_t nr);
+
+/* compress.c: in the writer child */
+int ckpt_compress_runs(struct ckpt_writer *w, int dir_fd, struct ckpt_run *runs,
+		       const void *const *srcs, size_t n);
 
 /* writer.c: runs in the forked child */
 int ckpt_writer_freeze_tls(struct ckpt_capture *c);

@@ -66,6 +66,22 @@ static int env_flag(const char *name)
 	return v && *v && strcmp(v, "0");
 }
 
+static int parse_compress(struct ckpt_config *cfg)
+{
+	const char *v = getenv("CKPT_COMPRESS"), *t = getenv("CKPT_COMPRESS_THREADS");
+
+	cfg->compress_threads = t && *t ? atoi(t) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (!v || !*v || !strcmp(v, "none") || !strcmp(v, "0"))
+		return 0;
+	if (strncmp(v, "zstd", 4) || (v[4] && v[4] != ':')) {
+		pr_err("CKPT_COMPRESS=%s: only zstd[:LEVEL] is supported", v);
+		return -EINVAL;
+	}
+	cfg->compress = 1;
+	cfg->compress_level = v[4] ? atoi(v + 5) : 1;
+	return 0;
+}
+
 int ckpt_config_load(struct ckpt_config *cfg)
 {
 	const char *dir = getenv("CKPT_DIR");
@@ -86,6 +102,8 @@ int ckpt_config_load(struct ckpt_config *cfg)
 	cfg->interval = iv ? (unsigned)strtoul(iv, NULL, 10) : 0;
 	cfg->durable = !env_flag("CKPT_NO_FSYNC");
 	cfg->incremental = env_flag("CKPT_INCREMENTAL");
+	if (parse_compress(cfg))
+		return -EINVAL;
 	if (dir && *dir) {
 		if (dir[0] == '/')
 			snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);

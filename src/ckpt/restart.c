@@ -28,7 +28,7 @@
 struct ckpt_resume ckpt_resume_info;
 
 /* Images whose pages back our memory (restore maps them copy-on-write). */
-static struct { uint64_t dev, ino; } mapped_images[CKPT_MAX_CHAIN];
+static struct { uint64_t dev, ino; } mapped_images[2 * CKPT_MAX_CHAIN];
 static uint32_t nr_mapped_images;
 
 int ckpt_is_restored_image(uint64_t dev, uint64_t ino)
@@ -77,7 +77,7 @@ void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self
 
 	if (r->magic == CKPT_RESUME_MAGIC) {
 		ckpt_log_level = r->log_level;
-		nr_mapped_images = r->nr_images < CKPT_MAX_CHAIN ? r->nr_images : CKPT_MAX_CHAIN;
+		nr_mapped_images = r->nr_images < 2 * CKPT_MAX_CHAIN ? r->nr_images : 2 * CKPT_MAX_CHAIN;
 		for (uint32_t i = 0; i < nr_mapped_images; i++) {
 			mapped_images[i].dev = r->images[i].dev;
 			mapped_images[i].ino = r->images[i].ino;

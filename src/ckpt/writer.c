@@ -29,6 +29,7 @@
 #define PM_FILE		(1ull << 61)
 #define PM_CHUNK	4096			/* pagemap entries read at once */
 #define RUN_MAX_PAGES	16384			/* 64 MiB: progress granularity */
+#define ZRUN_MAX_PAGES	256			/* 1 MiB: one zstd frame */
 #define PROGRESS_BYTES	(64ull << 20)
 
 struct write_ctx {
@@ -36,6 +37,8 @@ struct write_ctx {
 	struct ckpt_writer w;
 	int pagemap;
 	struct ckpt_array runs;		/* struct ckpt_run */
+	struct ckpt_array srcs;		/* compression: where each run's pages are */
+	int dir;
 	struct increment inc;
 	uint64_t done, total, next_report;
 	char path[4096];
@@ -116,6 +119,19 @@ static int flush_run(struct write_ctx *x, const char *src, uint64_t vaddr, uint6
 	run = ckpt_array_push(&x->runs);
 	if (!run)
 		return -ENOMEM;
+	if (ckpt_cfg.compress) {
+		/* compressed later, in parallel: remember where the pages are */
+		const void **where = ckpt_array_push(&x->srcs);
+
+		if (!where)
+			return -ENOMEM;
+		*where = src;
+		memset(run, 0, sizeof(*run));
+		run->npages = n;
+		run->vaddr = vaddr;
+		x->done += n * CKPT_PAGE_SIZE;
+		return 0;
+	}
 	ret = ckpt_writer_pages(&x->w, src, n, run);
 	if (ret)
 		return ret;
@@ -131,6 +147,8 @@ static int write_region(struct write_ctx *x, struct cap_region *cr)
 	const char *src = cr->copy ? cr->copy : (const char *)(uintptr_t)r->start;
 	uint64_t npages = (r->end - r->start) / CKPT_PAGE_SIZE;
 	uint64_t pm[PM_CHUNK], run_start = 0, run_len = 0;
+	/* compressed runs are smaller, so that the workers share the work evenly */
+	uint64_t max_run = ckpt_cfg.compress ? ZRUN_MAX_PAGES : RUN_MAX_PAGES;
 	int ret;
 
 	r->first_run = x->runs.n;
@@ -163,7 +181,7 @@ static int write_region(struct write_ctx *x, struct cap_region *cr)
 					keep = !ret;	/* 1: the parent has it */
 				}
 			}
-			if (keep && run_len && run_start + run_len == pg && run_len < RUN_MAX_PAGES) {
+			if (keep && run_len && run_start + run_len == pg && run_len < max_run) {
 				run_len++;
 				continue;
 			}
@@ -382,9 +400,11 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_
 	memset(x, 0, sizeof(*x));
 	x->c = c;
 	x->runs.elem = sizeof(struct ckpt_run);
+	x->srcs.elem = sizeof(void *);
 	dir = open_dir(ckpt_cfg.dir);
 	if (dir < 0)
 		return dir;
+	x->dir = dir;
 	snprintf(name, sizeof(name), "ckpt_%s_%d_%u.img", ckpt_cfg.name, c->proc.pid, c->seq);
 	snprintf(x->path, sizeof(x->path), "%s/%s", ckpt_cfg.dir, name);
 	snprintf(path, pathlen, "%s", x->path);
@@ -400,6 +420,16 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_
 	x->next_report = PROGRESS_BYTES;
 	for (uint32_t i = 0; i < c->nr_regions && !ret; i++)
 		ret = write_region(x, &c->regions[i]);
+	if (!ret && ckpt_cfg.compress) {
+		ret = ckpt_compress_runs(&x->w, x->dir, x->runs.p, x->srcs.p, x->runs.n);
+		for (uint32_t i = 0; !ret && i < c->nr_regions; i++) {
+			struct ckpt_region *r = &c->regions[i].r;
+
+			r->bytes_stored = 0;
+			for (uint32_t j = r->first_run; j < r->first_run + r->nr_runs; j++)
+				r->bytes_stored += ((struct ckpt_run *)x->runs.p)[j].stored_len;
+		}
+	}
 	if (!ret)
 		ret = ckpt_writer_end_pages(&x->w);
 	if (!ret)

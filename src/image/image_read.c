@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "ckpt/exitcodes.h"
 #include "hash.h"
@@ -250,11 +254,14 @@ static int check_runs(struct ckpt_image *img, uint64_t data_end, char *err, size
 {
 	for (uint32_t i = 0; i < img->nr_runs; i++) {
 		const struct ckpt_run *run = &img->runs[i];
+		int zstd = run->flags & CKPT_RUN_ZSTD;
 
-		if (!run->npages || run->vaddr & (CKPT_PAGE_SIZE - 1) ||
-		    run->data_off & (CKPT_PAGE_SIZE - 1) || run->data_off < CKPT_PAGE_SIZE ||
-		    run->data_off > data_end ||
-		    run->npages > (data_end - run->data_off) / CKPT_PAGE_SIZE)
+		if (!run->npages || run->npages > (1u << 20) || run->vaddr & (CKPT_PAGE_SIZE - 1) ||
+		    run->flags & ~CKPT_RUN_ZSTD || run->data_off < CKPT_PAGE_SIZE ||
+		    (!zstd && run->data_off & (CKPT_PAGE_SIZE - 1)) ||
+		    (!zstd && run->stored_len != run->npages * CKPT_PAGE_SIZE) ||
+		    !run->stored_len || run->data_off > data_end ||
+		    run->stored_len > data_end - run->data_off)
 			return fail(err, len, CKPT_EXIT_INVALID, "page run %u is out of bounds", i);
 	}
 	return CKPT_EXIT_OK;
@@ -386,7 +393,7 @@ static int check_fd_unix(const struct ckpt_image *img, uint32_t i, const void *d
 	const struct ckpt_fd *peer = NULL;
 
 	if (f->data_len < sizeof(*u) ||
-	    (u->type != 1 && u->type != 2 && u->type != 5) ||	/* stream, dgram, seqpacket */
+	    (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET) ||
 	    u->shutdown & ~(CKPT_UNIX_SHUT_RD | CKPT_UNIX_SHUT_WR) ||
 	    check_records((const char *)(u + 1), f->data_len - sizeof(*u), u->nr_msgs, u->queued))
 		return -1;
@@ -408,13 +415,19 @@ static int check_fd_unix(const struct ckpt_image *img, uint32_t i, const void *d
 
 static int check_fd_timerfd(const struct ckpt_fd *f, const struct ckpt_fd_timerfd *t)
 {
+	if (f->data_len != sizeof(*t))
+		return -1;
 	switch (t->clockid) {
-	case 0: case 1: case 7: case 8: case 9:	/* realtime, monotonic, boottime, the alarms */
+	case CLOCK_REALTIME:
+	case CLOCK_MONOTONIC:
+	case CLOCK_BOOTTIME:
+	case CLOCK_REALTIME_ALARM:
+	case CLOCK_BOOTTIME_ALARM:
 		break;
 	default:
 		return -1;
 	}
-	return f->data_len != sizeof(*t) || t->settime_flags & ~3u ||
+	return t->settime_flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) ||
 	       t->value_sec < 0 || t->value_nsec < 0 || t->value_nsec >= 1000000000 ||
 	       t->interval_sec < 0 || t->interval_nsec < 0 || t->interval_nsec >= 1000000000
 	       ? -1 : 0;
@@ -559,7 +572,7 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		    f->data_off > img->meta_size[CKPT_SEC_FDDATA] ||
 		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off ||
 		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE) ||
-		    (f->kind == CKPT_FD_STDIO && f->fd > 2))
+		    (f->kind == CKPT_FD_STDIO && f->fd > 2 && !(f->xflags & CKPT_FDX_DUP)))
 			return fail(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
 		for (uint32_t j = 0; j < i; j++)
 			if (img->fds[j].fd == f->fd)
@@ -682,14 +695,44 @@ int ckpt_image_open(const char *path, struct ckpt_image *img, char *err, size_t 
 	return ckpt_image_open_fd(fd, img, err, errlen);
 }
 
+static int read_zstd(const struct ckpt_image *img, const struct ckpt_run *run, void *buf,
+		     char *err, size_t errlen)
+{
+	size_t len = run->npages * CKPT_PAGE_SIZE, got;
+	void *packed = malloc(run->stored_len);
+	int ret = CKPT_EXIT_OK;
+
+	if (!packed)
+		return fail(err, errlen, CKPT_EXIT_FAIL, "out of memory");
+	if (read_full(img->fd, packed, run->stored_len, run->data_off)) {
+		ret = fail(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
+			   (unsigned long long)run->vaddr);
+	} else {
+		got = ZSTD_decompress(buf, len, packed, run->stored_len);
+		if (ZSTD_isError(got) || got != len)
+			ret = fail(err, errlen, CKPT_EXIT_CORRUPT,
+				   "compressed pages at %#llx do not decompress: %s",
+				   (unsigned long long)run->vaddr,
+				   ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
+	}
+	free(packed);
+	return ret;
+}
+
 int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run,
 			void *buf, char *err, size_t errlen)
 {
 	size_t len = run->npages * CKPT_PAGE_SIZE;
+	int ret;
 
-	if (read_full(img->fd, buf, len, run->data_off))
+	if (run->flags & CKPT_RUN_ZSTD) {
+		ret = read_zstd(img, run, buf, err, errlen);
+		if (ret)
+			return ret;
+	} else if (read_full(img->fd, buf, len, run->data_off)) {
 		return fail(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 			    (unsigned long long)run->vaddr);
+	}
 	if (ckpt_hash(buf, len) != run->hash)
 		return fail(err, errlen, CKPT_EXIT_CORRUPT,
 			    "page data for %#llx (%llu pages) checksum mismatch",

@@ -58,10 +58,31 @@ int ckpt_writer_pages(struct ckpt_writer *w, const void *addr, uint64_t npages,
 	run->npages = npages;
 	run->data_off = w->off;
 	run->hash = ckpt_hash(addr, len);
+	run->stored_len = len;
+	run->flags = 0;
 	ret = write_at(w->fd, addr, len, w->off);
 	if (ret)
 		return ret;
 	w->off += len;
+	return 0;
+}
+
+int ckpt_writer_append_file(struct ckpt_writer *w, int src_fd, uint64_t *at)
+{
+	off64_t in = 0, out = w->off;
+
+	*at = w->off;
+	for (;;) {
+		ssize_t n = copy_file_range(src_fd, &in, w->fd, &out, 1 << 30, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+	}
+	w->off = out;
 	return 0;
 }
 

@@ -33,6 +33,8 @@ int ckpt_writer_pages(struct ckpt_writer *w, const void *addr, uint64_t npages,
 		      struct ckpt_run *run);
 /* Closes the page-data section; must precede the first ckpt_writer_section. */
 int ckpt_writer_end_pages(struct ckpt_writer *w);
+/* Appends all of src_fd (from offset 0) to the page data; *at receives where it starts. */
+int ckpt_writer_append_file(struct ckpt_writer *w, int src_fd, uint64_t *at);
 int ckpt_writer_section(struct ckpt_writer *w, uint32_t type, const void *buf, size_t len);
 /* Like ckpt_writer_section, from two pieces (a header and a body). */
 int ckpt_writer_section2(struct ckpt_writer *w, uint32_t type, const void *a, size_t alen,

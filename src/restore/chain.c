@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ckpt/exitcodes.h"
@@ -128,7 +129,8 @@ static int resolve(struct rst_chain *ch, uint32_t k, uint64_t start, uint64_t en
 		if (run && run_start <= a) {
 			next = run->vaddr + run->npages * CKPT_PAGE_SIZE;
 			next = next < end ? next : end;
-			ret = emit(ch, a, next, k, run->data_off + (a - run->vaddr));
+			ret = emit(ch, a, next, run->flags & CKPT_RUN_ZSTD ? k | CHAIN_IN_MEMFD : k,
+				   run->data_off + (a - run->vaddr));
 		} else if (inh && inh_start <= a && k + 1 < ch->n) {
 			next = inh->vaddr + inh->npages * CKPT_PAGE_SIZE;
 			next = next < end ? next : end;
@@ -147,12 +149,38 @@ static int resolve(struct rst_chain *ch, uint32_t k, uint64_t start, uint64_t en
 	return 0;
 }
 
+/* Checks the runs that are not compressed (those were checked while decompressed). */
+static int verify_plain_runs(const struct ckpt_image *img, char *err, size_t len)
+{
+	size_t cap = 0;
+	void *buf = NULL;
+	int ret = CKPT_EXIT_OK;
+
+	for (uint32_t i = 0; i < img->nr_runs && !ret; i++) {
+		const struct ckpt_run *run = &img->runs[i];
+		size_t bytes = run->npages * CKPT_PAGE_SIZE;
+
+		if (run->flags & CKPT_RUN_ZSTD)
+			continue;
+		if (bytes > cap) {
+			free(buf);
+			cap = bytes;
+			buf = malloc(cap);
+			if (!buf)
+				return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+		}
+		ret = ckpt_image_read_run(img, run, buf, err, len);
+	}
+	free(buf);
+	return ret;
+}
+
 /* Reads a resolved run's pages (checked by rst_chain_load when verifying). */
 int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *buf, char *err,
 		   size_t len)
 {
 	size_t want = run->npages * CKPT_PAGE_SIZE, got = 0;
-	int fd = ch->imgs[run->fd]->fd;
+	int fd = rst_chain_fd(ch, run);
 
 	while (got < want) {
 		ssize_t n = pread(fd, (char *)buf + got, want - got, run->data_off + got);
@@ -165,6 +193,50 @@ int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *
 		got += n;
 	}
 	return CKPT_EXIT_OK;
+}
+
+/*
+ * Compressed runs cannot be mapped or read by the restorer: decompress
+ * (and so check) them into a memfd, which then stands in for the image.
+ */
+static int decompress_image(struct rst_chain *ch, uint32_t k, char *err, size_t len)
+{
+	struct ckpt_image *img = ch->imgs[k];
+	uint64_t off = 0;
+	int fd = -1, ret = CKPT_EXIT_OK;
+
+	for (uint32_t i = 0; i < img->nr_runs && !ret; i++) {
+		struct ckpt_run *run = &img->runs[i];
+		size_t bytes = run->npages * CKPT_PAGE_SIZE;
+		void *buf;
+
+		if (!(run->flags & CKPT_RUN_ZSTD))
+			continue;
+		if (fd < 0) {
+			fd = memfd_create("ckpt-pages", MFD_CLOEXEC);
+			if (fd < 0)
+				return fail(err, len, CKPT_EXIT_FAIL, "memfd: %s", strerror(errno));
+			ch->memfd[k] = fd;
+		}
+		buf = malloc(bytes);
+		if (!buf)
+			return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+		ret = ckpt_image_read_run(img, run, buf, err, len);
+		if (!ret && pwrite(fd, buf, bytes, off) != (ssize_t)bytes)
+			ret = fail(err, len, CKPT_EXIT_FAIL, "writing decompressed pages: %s",
+				   strerror(errno));
+		free(buf);
+		run->data_off = off;	/* now an offset in the memfd */
+		off += bytes;
+	}
+	return ret;
+}
+
+/* The fd that holds a resolved run's pages. */
+int rst_chain_fd(const struct rst_chain *ch, const struct rst_run *run)
+{
+	return run->fd & CHAIN_IN_MEMFD ? ch->memfd[run->fd & ~CHAIN_IN_MEMFD] :
+	       ch->imgs[run->fd]->fd;
 }
 
 int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *ch, int verify,
@@ -180,8 +252,12 @@ int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *c
 	while (!ret && ch->imgs[ch->n - 1]->parent)
 		ret = open_parent(ch, dir, err, len);
 	free(copy);
+	for (uint32_t k = 0; k < CKPT_MAX_CHAIN; k++)
+		ch->memfd[k] = -1;
+	for (uint32_t k = 0; !ret && k < ch->n; k++)
+		ret = decompress_image(ch, k, err, len);
 	for (uint32_t k = 0; !ret && verify && k < ch->n; k++)
-		ret = ckpt_image_verify_pages(ch->imgs[k], err, len);
+		ret = verify_plain_runs(ch->imgs[k], err, len);
 	if (ret)
 		return ret;
 	ch->first = calloc(img->nr_regions + 1, sizeof(uint32_t));
@@ -198,7 +274,7 @@ int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *c
 				const struct ckpt_run *run = &img->runs[j];
 
 				if (emit(ch, run->vaddr, run->vaddr + run->npages * CKPT_PAGE_SIZE,
-					 0, run->data_off))
+					 run->flags & CKPT_RUN_ZSTD ? CHAIN_IN_MEMFD : 0, run->data_off))
 					return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
 			}
 		} else if (resolve(ch, 0, r->start, r->end)) {

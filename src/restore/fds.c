@@ -127,7 +127,7 @@ static int open_path(struct rst_fds *s, const struct ckpt_fd *f)
 	if (fd < 0)
 		return rst_fd_fail(s, CKPT_EXIT_FILES, "fd %d: cannot reopen %s: %s", f->fd, path,
 				   strerror(errno));
-	if (f->kind == CKPT_FD_REG && lseek(fd, f->pos, SEEK_SET) < 0) {
+	if (f->kind == CKPT_FD_REG && !(f->flags & O_PATH) && lseek(fd, f->pos, SEEK_SET) < 0) {
 		close(fd);
 		return rst_fd_fail(s, CKPT_EXIT_FILES, "fd %d: cannot seek %s to %lld: %s", f->fd,
 				   path, (long long)f->pos, strerror(errno));
@@ -153,7 +153,7 @@ static int (*const open_kind[CKPT_FD_MAX])(struct rst_fds *, const struct ckpt_f
 	[CKPT_FD_TTY] = rst_open_tty,
 };
 
-/* Sets O_APPEND and O_NONBLOCK as they were: kinds that are not opened with f->flags. */
+/* O_APPEND and O_NONBLOCK as they were, for the kinds not opened with f->flags. */
 static int set_status_flags(const struct ckpt_fd *f)
 {
 	int cur = fcntl(f->fd, F_GETFL);
@@ -186,7 +186,7 @@ static int restore_one(struct rst_fds *s, const struct ckpt_fd *f)
 		return -rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: dup3: %s", f->fd, strerror(errno));
 	}
 	close(fd);
-	if (f->kind != CKPT_FD_STDIO && set_status_flags(f))
+	if (open_kind[f->kind] != open_path && f->kind != CKPT_FD_STDIO && set_status_flags(f))
 		return -rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: F_SETFL: %s", f->fd,
 				    strerror(errno));
 	return CKPT_EXIT_OK;
@@ -247,6 +247,9 @@ static int is_helper_fd(const struct rst_ctx *x, int fd)
 {
 	if (fd == x->img->fd || fd == x->status_fd || fd == x->exe_fd)
 		return 1;
+	for (uint32_t k = 0; x->chain && k < x->chain->n; k++)
+		if (fd == x->chain->imgs[k]->fd || fd == x->chain->memfd[k])
+			return 1;
 	for (uint32_t k = 0; x->chain && k < x->chain->n; k++)
 		if (fd == x->chain->imgs[k]->fd)
 			return 1;

@@ -129,7 +129,7 @@ static void fill_vmas(const struct rst_ctx *x, struct rst_args *a, char *base,
 	}
 	for (uint32_t i = 0; i < x->chain->nr_runs; i++) {
 		a->runs[i] = x->chain->runs[i];
-		a->runs[i].fd = x->chain->imgs[x->chain->runs[i].fd]->fd;
+		a->runs[i].fd = rst_chain_fd(x->chain, &x->chain->runs[i]);
 	}
 }
 
@@ -227,10 +227,12 @@ int rst_plan(struct rst_ctx *x, struct rst_launch *out)
 	a->resume.image_fd = x->img->fd;
 	a->resume.log_level = x->opts->log_level;
 	a->resume.restore_start_ns = x->opts->start_ns;
-	for (uint32_t k = 0; a->map_pages && k < x->chain->n; k++) {
+	/* the files our memory is mapped from: the library saves those pages as its own */
+	for (uint32_t k = 0; a->map_pages && k < 2 * x->chain->n; k++) {
+		int fd = k % 2 ? x->chain->memfd[k / 2] : x->chain->imgs[k / 2]->fd;
 		struct stat st;
 
-		if (fstat(x->chain->imgs[k]->fd, &st))
+		if (fd < 0 || fstat(fd, &st) || a->resume.nr_images >= 2 * CKPT_MAX_CHAIN)
 			continue;
 		a->resume.images[a->resume.nr_images].dev = st.st_dev;
 		a->resume.images[a->resume.nr_images++].ino = st.st_ino;

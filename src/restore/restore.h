@@ -27,7 +27,8 @@ struct rst_opts {
 struct rst_chain {
 	struct ckpt_image *imgs[CKPT_MAX_CHAIN];	/* [0]: the image itself */
 	uint32_t n;
-	struct rst_run *runs;		/* fd: index into imgs[] */
+	int memfd[CKPT_MAX_CHAIN];	/* decompressed pages of imgs[k], or -1 */
+	struct rst_run *runs;		/* fd: index into imgs[], | CHAIN_IN_MEMFD */
 	uint32_t nr_runs, cap_runs;
 	uint32_t *first, *count;	/* per region of imgs[0] */
 };
@@ -55,6 +56,8 @@ int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_f
 	      int *exit_code);
 
 /* chain.c */
+#define CHAIN_IN_MEMFD	0x100
+int rst_chain_fd(const struct rst_chain *ch, const struct rst_run *run);
 int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *ch, int verify,
 		   char *err, size_t len);
 int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *buf, char *err,

@@ -89,8 +89,10 @@ int rst_stage1(struct rst_ctx *x)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	x->fd_base = max_app_fd(x->img) + 16;
-	for (uint32_t k = 0; k < x->chain->n; k++)
+	for (uint32_t k = 0; k < x->chain->n; k++) {
 		x->chain->imgs[k]->fd = rst_high_fd(x, x->chain->imgs[k]->fd);
+		x->chain->memfd[k] = rst_high_fd(x, x->chain->memfd[k]);
+	}
 	x->status_fd = rst_high_fd(x, x->status_fd);
 	if (x->img->fd < 0 || x->status_fd < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot move descriptors: %s", strerror(errno));
@@ -117,8 +119,11 @@ int rst_stage1(struct rst_ctx *x)
 	for (uint32_t i = 0; i < x->img->nr_regions; i++)
 		add_close(x, x->region_fd[i]);
 	add_close(x, x->exe_fd);
-	for (uint32_t k = 1; k < x->chain->n; k++)
-		add_close(x, x->chain->imgs[k]->fd);
+	for (uint32_t k = 0; k < x->chain->n; k++) {
+		if (k)
+			add_close(x, x->chain->imgs[k]->fd);
+		add_close(x, x->chain->memfd[k]);
+	}
 	add_close(x, x->status_fd);
 	ret = rst_plan(x, &go);
 	if (ret)
