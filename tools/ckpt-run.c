@@ -36,6 +36,11 @@ static const char usage[] =
 "        --incremental     each image after the first stores only the pages that\n"
 "                          changed and names its parent; ckpt-restore follows\n"
 "                          the chain, ckpt-merge flattens it (CKPT_INCREMENTAL)\n"
+"        --compress[=LEVEL]\n"
+"                          compress images with zstd (default level 1), one\n"
+"                          worker per CPU (CKPT_COMPRESS=zstd[:LEVEL],\n"
+"                          CKPT_COMPRESS_THREADS); restore then decompresses\n"
+"                          instead of mapping the image\n"
 "    -h, --help            show this help\n"
 "\n"
 "ENVIRONMENT\n"
@@ -89,6 +94,7 @@ int main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "no-fsync", no_argument, NULL, 'F' },
 		{ "incremental", no_argument, NULL, 'I' },
+		{ "compress", optional_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -104,6 +110,13 @@ int main(int argc, char **argv)
 		case 'l': setenv("CKPT_LOG", optarg, 1); break;
 		case 'F': setenv("CKPT_NO_FSYNC", "1", 1); break;
 		case 'I': setenv("CKPT_INCREMENTAL", "1", 1); break;
+		case 'z': {
+			char v[32];
+
+			snprintf(v, sizeof(v), "zstd%s%s", optarg ? ":" : "", optarg ? optarg : "");
+			setenv("CKPT_COMPRESS", v, 1);
+			break;
+		}
 		case 'h': fputs(usage, stdout); return CKPT_EXIT_OK;
 		default:
 			fprintf(stderr, "usage: ckpt-run [OPTIONS] PROGRAM [ARGS...] (see --help)\n");

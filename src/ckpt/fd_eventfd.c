@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * eventfd: the counter ("eventfd-count", hexadecimal) and semaphore mode
- * ("eventfd-semaphore", shown by kernels since 6.6) from fdinfo. Where the
+ * ("eventfd-semaphore", shown by recent kernels) from fdinfo. Where the
  * kernel does not show the mode, the fd is restored in counter mode.
  */
 #include <errno.h>

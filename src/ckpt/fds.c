@@ -242,6 +242,10 @@ static int classify(struct ckpt_capture *c, struct ckpt_fd *f, const struct stat
 {
 	if (ckpt_plugins_own(path))
 		return 0;	/* kind 0: the plugin rebuilds it */
+	if ((f->flags & O_PATH) && path[0] == '/' && st->st_nlink) {
+		f->kind = S_ISDIR(st->st_mode) ? CKPT_FD_DIR : CKPT_FD_REG;
+		return 0;	/* only a name: reopened by it, whatever the file is */
+	}
 	if (S_ISREG(st->st_mode))
 		return classify_reg(c, f, st, path);
 	if (S_ISDIR(st->st_mode) && path[0] == '/') {
@@ -312,6 +316,8 @@ static int capture_fd(struct ckpt_capture *c, int fd)
 	f->ino = st.st_ino;
 	f->size = st.st_size;
 	f->rdev = st.st_rdev;
+	f->flags = fcntl(fd, F_GETFL);
+	f->fdflags = fcntl(fd, F_GETFD);
 	stdio = stdio_stream(f, &st);
 	orig = stdio ? NULL : find_dup(c, f);
 	if (stdio) {
@@ -325,14 +331,12 @@ static int capture_fd(struct ckpt_capture *c, int fd)
 		if (ret || !f->kind)
 			return ret;
 	}
-	f->flags = fcntl(fd, F_GETFL);
-	f->fdflags = fcntl(fd, F_GETFD);
 	switch (f->kind) {
 	case CKPT_FD_REG:
 	case CKPT_FD_DIR:
 	case CKPT_FD_MEMFD:
 	case CKPT_FD_DELETED:
-		f->pos = lseek(fd, 0, SEEK_CUR);
+		f->pos = f->flags & O_PATH ? 0 : lseek(fd, 0, SEEK_CUR);
 		break;
 	}
 	f->path_str = ckpt_str_add(c, path);

@@ -64,7 +64,7 @@ static int check_files(struct ckpt_image *img, char *err, size_t len)
 		const struct ckpt_fd *f = &img->fds[i];
 		const char *path = ckpt_image_str(img, f->path_str);
 
-		if (f->kind != CKPT_FD_STDIO && stat(path, &st))
+		if (rst_fd_by_path(f) && stat(path, &st))
 			return fail(err, len, CKPT_EXIT_FILES, "fd %d: %s: %s", f->fd, path,
 				    strerror(errno));
 	}

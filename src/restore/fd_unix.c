@@ -110,7 +110,8 @@ static int build(struct rst_fds *s, const struct ckpt_fd *f)
 	if (mine < 0 || other < 0)
 		return -CKPT_EXIT_FAIL;
 	ret = fill(s, f, u, other);
-
+	if (!ret && peer)
+		ret = fill(s, peer, pu, mine);
 	if (!ret)
 		ret = setup(s, f, u, mine);
 	if (!ret && peer)

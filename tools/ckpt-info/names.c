@@ -2,9 +2,12 @@
 /* Names and formats shared by the text and the JSON output. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 
 #include "ckpt-info.h"
@@ -192,7 +195,7 @@ void open_flags_str(uint32_t flags, uint32_t fdflags, char *buf, size_t len)
 	static const struct flag_name names[] = {
 		{ O_APPEND, "append" }, { O_NONBLOCK, "nonblock" }, { O_SYNC, "sync" },
 		{ O_DSYNC, "dsync" }, { O_DIRECT, "direct" }, { O_NOATIME, "noatime" },
-		{ O_PATH, "path" },
+		{ O_PATH, "path" }, { O_TMPFILE, "tmpfile" }, { O_DIRECTORY, "directory" },
 	};
 	size_t pos;
 
@@ -203,6 +206,116 @@ void open_flags_str(uint32_t flags, uint32_t fdflags, char *buf, size_t len)
 		return;
 	buf[pos++] = ',';
 	flags_str(flags, names, ARRAY_SIZE(names), ",", buf + pos, len - pos);
+}
+
+const char *sock_type_name(uint32_t type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "dgram";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	default:
+		return "?";
+	}
+}
+
+static size_t add(char *buf, size_t len, size_t pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static size_t add(char *buf, size_t len, size_t pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (pos >= len)
+		return pos;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + pos, len - pos, fmt, ap);
+	va_end(ap);
+	return n < 0 ? pos : pos + n;
+}
+
+static size_t timerfd_str(const struct ckpt_fd_timerfd *t, char *buf, size_t len, size_t pos)
+{
+	pos = add(buf, len, pos, "clock %s", clock_name(t->clockid));
+	if (!t->value_sec && !t->value_nsec)
+		pos = add(buf, len, pos, ", disarmed");
+	else if (t->settime_flags & TFD_TIMER_ABSTIME)
+		pos = add(buf, len, pos, ", deadline %lld.%09lld", (long long)t->value_sec,
+			  (long long)t->value_nsec);
+	else
+		pos = add(buf, len, pos, ", %.3f s left", t->value_sec + t->value_nsec / 1e9);
+	if (t->interval_sec || t->interval_nsec)
+		pos = add(buf, len, pos, ", interval %.3f s",
+			  t->interval_sec + t->interval_nsec / 1e9);
+	if (t->ticks)
+		pos = add(buf, len, pos, ", %llu unread", (unsigned long long)t->ticks);
+	return pos;
+}
+
+/* One line on the kind-specific state of an fd (inotify paths aside); "" if none. */
+void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *buf, size_t len)
+{
+	const void *d = ckpt_image_fd_data(img, f);
+	size_t pos = 0;
+
+	buf[0] = 0;
+	if (f->xflags & CKPT_FDX_DUP)
+		pos = add(buf, len, pos, "dup of fd %d", f->dup_of);
+	else if (d && (f->kind == CKPT_FD_PIPE || f->kind == CKPT_FD_FIFO))
+		pos = add(buf, len, pos, "capacity %u, %llu bytes queued",
+			  ((const struct ckpt_fd_pipe *)d)->capacity,
+			  (unsigned long long)((const struct ckpt_fd_pipe *)d)->queued);
+	else if (d && f->kind == CKPT_FD_UNIX) {
+		const struct ckpt_fd_unix *u = d;
+
+		pos = add(buf, len, pos, "%s", sock_type_name(u->type));
+		if (u->peer_ino)
+			pos = add(buf, len, pos, ", peer socket:[%llu]",
+				  (unsigned long long)u->peer_ino);
+		pos = add(buf, len, pos, ", %u messages (%llu bytes) queued", u->nr_msgs,
+			  (unsigned long long)u->queued);
+		if (u->shutdown)
+			pos = add(buf, len, pos, ", shut down%s%s",
+				  u->shutdown & CKPT_UNIX_SHUT_RD ? " rd" : "",
+				  u->shutdown & CKPT_UNIX_SHUT_WR ? " wr" : "");
+	} else if (d && f->kind == CKPT_FD_EVENTFD) {
+		const struct ckpt_fd_eventfd *e = d;
+
+		pos = add(buf, len, pos, "count %llu%s", (unsigned long long)e->count,
+			  e->semaphore ? ", semaphore" : "");
+	} else if (d && f->kind == CKPT_FD_TIMERFD) {
+		pos = timerfd_str(d, buf, len, pos);
+	} else if (d && f->kind == CKPT_FD_SIGNALFD) {
+		char set[512];
+
+		sigset_brief(((const struct ckpt_fd_signalfd *)d)->sigmask, set, sizeof(set));
+		pos = add(buf, len, pos, "signals %s", set);
+	} else if (d && f->kind == CKPT_FD_EPOLL) {
+		const struct ckpt_fd_epoll *e = d;
+		const struct ckpt_epoll_tfd *t = (const void *)(e + 1);
+
+		pos = add(buf, len, pos, "%u targets", e->nr);
+		for (uint32_t i = 0; i < e->nr; i++)
+			pos = add(buf, len, pos, "%s fd %d events %#x data %#llx", i ? ";" : ":",
+				  t[i].tfd, t[i].events, (unsigned long long)t[i].data);
+	} else if (d && f->kind == CKPT_FD_INOTIFY) {
+		pos = add(buf, len, pos, "%u watches", ((const struct ckpt_fd_inotify *)d)->nr);
+	} else if (d && (f->kind == CKPT_FD_MEMFD || f->kind == CKPT_FD_DELETED)) {
+		const struct ckpt_fd_file *h = d;
+
+		pos = add(buf, len, pos, "size %llu, %u extents (%llu bytes) stored",
+			  (unsigned long long)h->size, h->nr_extents,
+			  (unsigned long long)(f->data_len - sizeof(*h) -
+					       h->nr_extents * sizeof(struct ckpt_fd_extent)));
+		if (h->seals)
+			pos = add(buf, len, pos, ", seals %#x", h->seals);
+	}
+	if (f->xflags & CKPT_FDX_PEER_GONE)
+		add(buf, len, pos, "%sother end not in the process", pos ? ", " : "");
 }
 
 void iso_time(uint64_t ns, char *buf, size_t len)

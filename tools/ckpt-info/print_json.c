@@ -316,6 +316,105 @@ static void json_threads(struct info *in, struct json *j)
 	j_close(j, ']');
 }
 
+static void json_fd_file(const struct ckpt_fd *f, const struct ckpt_fd_file *h, struct json *j)
+{
+	j_u64(j, "size", h->size);
+	j_hex(j, "seals", h->seals);
+	j_u64(j, "extents", h->nr_extents);
+	j_u64(j, "bytes_stored",
+	      f->data_len - sizeof(*h) - h->nr_extents * sizeof(struct ckpt_fd_extent));
+}
+
+static void json_epoll(const struct ckpt_fd_epoll *e, struct json *j)
+{
+	const struct ckpt_epoll_tfd *t = (const void *)(e + 1);
+
+	j_open(j, "targets", '[');
+	for (uint32_t i = 0; i < e->nr; i++) {
+		j_open(j, NULL, '{');
+		j_i64(j, "fd", t[i].tfd);
+		j_hex(j, "events", t[i].events);
+		j_hex(j, "data", t[i].data);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void json_inotify(const struct ckpt_image *img, const struct ckpt_fd_inotify *in,
+			 struct json *j)
+{
+	const struct ckpt_inotify_watch *w = (const void *)(in + 1);
+
+	j_open(j, "watches", '[');
+	for (uint32_t i = 0; i < in->nr; i++) {
+		j_open(j, NULL, '{');
+		j_i64(j, "wd", w[i].wd);
+		j_hex(j, "mask", w[i].mask);
+		j_str(j, "path", ckpt_image_str(img, w[i].path_str), SIZE_MAX);
+		j_u64(j, "dev", w[i].dev);
+		j_u64(j, "ino", w[i].ino);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+/* The kind-specific state: members of the fd's object. */
+static void json_fd_state(const struct ckpt_image *img, const struct ckpt_fd *f, struct json *j)
+{
+	const void *d = ckpt_image_fd_data(img, f);
+
+	if (!d)
+		return;
+	switch (f->kind) {
+	case CKPT_FD_PIPE:
+	case CKPT_FD_FIFO:
+		j_u64(j, "capacity", ((const struct ckpt_fd_pipe *)d)->capacity);
+		j_u64(j, "queued", ((const struct ckpt_fd_pipe *)d)->queued);
+		break;
+	case CKPT_FD_UNIX: {
+		const struct ckpt_fd_unix *u = d;
+
+		j_str(j, "type", sock_type_name(u->type), SIZE_MAX);
+		j_u64(j, "peer_ino", u->peer_ino);
+		j_u64(j, "messages", u->nr_msgs);
+		j_u64(j, "queued", u->queued);
+		j_bool(j, "shut_rd", u->shutdown & CKPT_UNIX_SHUT_RD);
+		j_bool(j, "shut_wr", u->shutdown & CKPT_UNIX_SHUT_WR);
+		j_i64(j, "sndbuf", u->sndbuf);
+		j_i64(j, "rcvbuf", u->rcvbuf);
+		j_i64(j, "peek_off", u->peek_off);
+		break;
+	}
+	case CKPT_FD_EVENTFD:
+		j_u64(j, "count", ((const struct ckpt_fd_eventfd *)d)->count);
+		j_bool(j, "semaphore", ((const struct ckpt_fd_eventfd *)d)->semaphore);
+		break;
+	case CKPT_FD_TIMERFD: {
+		const struct ckpt_fd_timerfd *t = d;
+
+		j_str(j, "clock", clock_name(t->clockid), SIZE_MAX);
+		j_bool(j, "absolute", t->settime_flags & 1);
+		j_u64(j, "value_ns", t->value_sec * 1000000000ull + t->value_nsec);
+		j_u64(j, "interval_ns", t->interval_sec * 1000000000ull + t->interval_nsec);
+		j_u64(j, "ticks", t->ticks);
+		break;
+	}
+	case CKPT_FD_SIGNALFD:
+		j_sigset(j, "signals", ((const struct ckpt_fd_signalfd *)d)->sigmask);
+		break;
+	case CKPT_FD_EPOLL:
+		json_epoll(d, j);
+		break;
+	case CKPT_FD_INOTIFY:
+		json_inotify(img, d, j);
+		break;
+	case CKPT_FD_MEMFD:
+	case CKPT_FD_DELETED:
+		json_fd_file(f, d, j);
+		break;
+	}
+}
+
 static void json_fds(struct info *in, struct json *j)
 {
 	const struct ckpt_image *img = in->img;
@@ -334,6 +433,10 @@ static void json_fds(struct info *in, struct json *j)
 		j_str(j, "flag_names", flags, SIZE_MAX);
 		j_i64(j, "offset", f->pos);
 		j_str(j, "path", ckpt_image_str(img, f->path_str), SIZE_MAX);
+		if (f->xflags & CKPT_FDX_DUP)
+			j_i64(j, "dup_of", f->dup_of);
+		j_bool(j, "peer_gone", f->xflags & CKPT_FDX_PEER_GONE);
+		json_fd_state(img, f, j);
 		j_close(j, '}');
 	}
 	j_close(j, ']');

@@ -225,6 +225,18 @@ static void print_threads(struct info *in, FILE *out)
 	}
 }
 
+static void print_watches(const struct ckpt_image *img, const struct ckpt_fd *f, FILE *out)
+{
+	const struct ckpt_fd_inotify *in = ckpt_image_fd_data(img, f);
+	const struct ckpt_inotify_watch *w = (const void *)(in + 1);
+
+	for (uint32_t i = 0; in && i < in->nr; i++) {
+		fprintf(out, "          watch %d mask %#x ", w[i].wd, w[i].mask);
+		put_str(out, ckpt_image_str(img, w[i].path_str), SIZE_MAX);
+		fputc('\n', out);
+	}
+}
+
 static void print_fds(struct info *in, FILE *out)
 {
 	const struct ckpt_image *img = in->img;
@@ -233,13 +245,18 @@ static void print_fds(struct info *in, FILE *out)
 	fprintf(out, "  %5s %-8s %-20s %12s  %s\n", "FD", "KIND", "FLAGS", "OFFSET", "PATH");
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
 		const struct ckpt_fd *f = &img->fds[i];
-		char flags[128];
+		char flags[128], state[1024];
 
 		open_flags_str(f->flags, f->fdflags, flags, sizeof(flags));
+		fd_state_str(img, f, state, sizeof(state));
 		fprintf(out, "  %5d %-8s %-20s %12lld  ", f->fd, ckpt_fd_kind_name(f->kind), flags,
 			(long long)f->pos);
 		put_str(out, ckpt_image_str(img, f->path_str), SIZE_MAX);
+		if (state[0])
+			fprintf(out, "  (%s)", state);
 		fputc('\n', out);
+		if (f->kind == CKPT_FD_INOTIFY && !(f->xflags & CKPT_FDX_DUP))
+			print_watches(img, f, out);
 	}
 }
 
