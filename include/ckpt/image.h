@@ -112,6 +112,10 @@ struct ckpt_proc {
 	uint64_t lib_resume;		/* address of the library's struct ckpt_resume */
 	uint64_t clock_mono_ns;		/* CLOCK_MONOTONIC at capture */
 	uint64_t xcr0;			/* XSAVE features in use (XGETBV 0) */
+	uint32_t dumpable;		/* prctl PR_GET_DUMPABLE */
+	uint32_t no_new_privs;
+	uint32_t child_subreaper;
+	uint32_t pad;
 	char comm[16];
 };
 
@@ -141,7 +145,11 @@ struct ckpt_thread {
 	uint64_t altstack_sp, altstack_size;
 	uint32_t altstack_flags;
 	char comm[16];
-	uint32_t pad2;
+	int32_t sched_policy;		/* sched_getattr */
+	uint32_t sched_priority;
+	int32_t nice;
+	uint64_t sched_flags;
+	uint64_t cpu_affinity[16];	/* first 1024 CPUs */
 };
 
 #define CKPT_THREAD_LEADER	0x1	/* tid == pid */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -87,6 +88,10 @@ static void capture_signals(struct ckpt_proc *p)
 		s = strstr(buf, "Umask:");
 		if (s)
 			p->umask = strtoul(s + 6, NULL, 8);
+		/* per thread: the leader's, not that of our coordinator thread */
+		s = strstr(buf, "NoNewPrivs:");
+		if (s)
+			p->no_new_privs = strtoul(s + 11, NULL, 10);
 	}
 }
 
@@ -102,6 +107,16 @@ static void capture_itimers(struct ckpt_proc *p)
 		p->itimer[i].value_sec = it.it_value.tv_sec;
 		p->itimer[i].value_usec = it.it_value.tv_usec;
 	}
+}
+
+/* Per thread: the leader's, not that of our coordinator thread (started before main). */
+static uint32_t leader_personality(void)
+{
+	char buf[32];
+
+	if (ckpt_read_file("/proc/self/personality", buf, sizeof(buf)) > 0)
+		return strtoul(buf, NULL, 16);
+	return personality(0xffffffff);
 }
 
 int ckpt_capture_proc(struct ckpt_capture *c)
@@ -121,7 +136,7 @@ int ckpt_capture_proc(struct ckpt_capture *c)
 	p->gid = getgid();
 	p->euid = geteuid();
 	p->egid = getegid();
-	p->personality = personality(0xffffffff);
+	p->personality = leader_personality();
 	p->lib_resume = (uint64_t)(uintptr_t)&ckpt_resume_info;
 	p->clock_mono_ns = ckpt_mono_ns();
 	p->xcr0 = read_xcr0();
@@ -160,6 +175,8 @@ int ckpt_capture_proc(struct ckpt_capture *c)
 	}
 	capture_signals(p);
 	capture_itimers(p);
+	p->dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_GET_CHILD_SUBREAPER, &p->child_subreaper, 0, 0, 0);
 	if (ckpt_read_file("/proc/self/comm", path, sizeof(path)) > 0) {
 		path[strcspn(path, "\n")] = 0;
 		snprintf(p->comm, sizeof(p->comm), "%s", path);

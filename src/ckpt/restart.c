@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -63,6 +64,15 @@ static void restore_itimers(const struct ckpt_proc *p)
 	}
 }
 
+/* Process attributes set with prctl (no_new_privs, per thread, is set by ckpt-restore). */
+static void restore_prctl(const struct ckpt_proc *p)
+{
+	if (prctl(PR_SET_DUMPABLE, p->dumpable, 0, 0, 0))
+		pr_warn("cannot restore dumpable=%u: %s", p->dumpable, strerror(errno));
+	if (prctl(PR_SET_CHILD_SUBREAPER, p->child_subreaper, 0, 0, 0))
+		pr_warn("cannot restore child_subreaper: %s", strerror(errno));
+}
+
 static void requeue_shared_pending(const struct ckpt_proc *p)
 {
 	for (int sig = 1; sig <= CKPT_NR_SIGNALS; sig++)
@@ -90,6 +100,7 @@ void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self
 		munmap((void *)(uintptr_t)r->hole_start, r->hole_len);
 	restore_sigactions(&c->proc);
 	restore_itimers(&c->proc);
+	restore_prctl(&c->proc);
 	ckpt_restore_timers(c->timers, c->nr_timers);
 	requeue_shared_pending(&c->proc);
 	ret = ckpt_plugins_restart(r->image_fd);

@@ -26,6 +26,19 @@
 #include "log.h"
 
 #define RSEQ_SIG_GLIBC	0x53053053
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
+
+/* the kernel's struct sched_attr (glibc 2.36 has no wrapper) */
+struct sched_attr_k {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+};
 #define STOP_TIMEOUT_NS	5000000000ull
 
 struct thread_slot ckpt_slots[CKPT_MAX_THREADS];
@@ -70,6 +83,39 @@ static void capture_rseq(struct ckpt_thread *t)
 	t->rseq_sig = RSEQ_SIG_GLIBC;
 }
 
+/* Scheduling policy, priority, nice value and CPU affinity of the calling thread. */
+static void capture_sched(struct ckpt_thread *t)
+{
+	struct sched_attr_k attr;
+
+	memset(&attr, 0, sizeof(attr));
+	if (!syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0)) {
+		t->sched_policy = attr.sched_policy;
+		t->sched_priority = attr.sched_priority;
+		t->nice = attr.sched_nice;
+		t->sched_flags = attr.sched_flags;
+	}
+	syscall(SYS_sched_getaffinity, 0, sizeof(t->cpu_affinity), t->cpu_affinity);
+}
+
+static void restore_sched(const struct ckpt_thread *t)
+{
+	struct sched_attr_k attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.sched_policy = t->sched_policy;
+	attr.sched_priority = t->sched_priority;
+	attr.sched_nice = t->nice;
+	attr.sched_flags = t->sched_flags & SCHED_FLAG_RESET_ON_FORK;
+	if (syscall(SYS_sched_setattr, 0, &attr, 0))
+		pr_warn("thread %d: cannot restore its scheduling policy %d (nice %d): %s", t->tid,
+			t->sched_policy, t->nice, strerror(errno));
+	/* CPUs that this machine lacks are left out by the kernel */
+	if (syscall(SYS_sched_setaffinity, 0, sizeof(t->cpu_affinity), t->cpu_affinity))
+		pr_warn("thread %d: cannot restore its CPU affinity: %s", t->tid, strerror(errno));
+}
+
 /* Records what the kernel holds for the calling thread. uc: its interrupted context, or NULL. */
 void ckpt_thread_capture(struct thread_slot *s, void *ucv)
 {
@@ -98,6 +144,7 @@ void ckpt_thread_capture(struct thread_slot *s, void *ucv)
 	}
 	prctl(PR_GET_TID_ADDRESS, &t->clear_child_tid, 0, 0, 0);
 	capture_rseq(t);
+	capture_sched(t);
 	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", t->tid);
 	n = ckpt_read_file(path, buf, sizeof(buf));
 	if (n > 0) {
@@ -122,6 +169,7 @@ void ckpt_thread_restore_kernel_state(const struct thread_slot *s)
 		pr_warn("thread %d: rseq registration failed: %s", t->tid, strerror(errno));
 	if (t->comm[0])
 		prctl(PR_SET_NAME, t->comm, 0, 0, 0);
+	restore_sched(t);
 	for (int sig = 1; sig <= 64; sig++)
 		if (t->pending & (1ull << (sig - 1)))
 			syscall(SYS_tgkill, getpid(), t->tid, sig);

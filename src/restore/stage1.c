@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -99,6 +101,11 @@ int rst_stage1(struct rst_ctx *x)
 		return CKPT_EXIT_FAIL;
 	}
 	umask(p->umask);
+	if (personality(p->personality) < 0)
+		pr_warn("cannot restore personality %#x: %s", p->personality, strerror(errno));
+	/* per thread, and inherited: every thread the restorer creates gets it */
+	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		pr_warn("cannot restore no_new_privs: %s", strerror(errno));
 	if (chdir(ckpt_image_str(x->img, p->cwd_str))) {
 		snprintf(x->err, sizeof(x->err), "working directory %s: %s",
 			 ckpt_image_str(x->img, p->cwd_str), strerror(errno));

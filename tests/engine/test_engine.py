@@ -167,3 +167,9 @@ def shared_memfd(ctx):
     """the same over a memfd mapping"""
     run_case(ctx, [prog(ctx, 'eng_shared'), 'mem=memfd', 'ticks=30'], checkpoints=2, gap=3,
              restore='all')
+
+
+@case('process-attributes')
+def attributes(ctx):
+    """nice, SCHED_BATCH and CPU affinity per thread; subreaper, no_new_privs, dumpable, personality"""
+    run_case(ctx, [prog(ctx, 'eng_attrs'), 'ticks=25'], start_tick=5)
