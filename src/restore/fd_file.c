@@ -133,12 +133,11 @@ static int build(struct rst_fds *s, const struct ckpt_fd *f)
 		fd = new_memfd(s, f, h);
 	else
 		fd = new_tmpfile(s, f);
+	if (fd >= 0)
+		fd = o->fd[0] = rst_high_fd(s->x, fd);
 	if (fd < 0)
-		return fd == -1 ? rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: %s", f->fd,
-					      strerror(errno)) : fd;
-	o->fd[0] = fd = rst_high_fd(s->x, fd);
-	if (fd < 0)
-		return -CKPT_EXIT_FAIL;
+		return s->x->err[0] ? fd : rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: %s", f->fd,
+						       strerror(errno));
 	if (ftruncate(fd, h->size) || write_contents(fd, h))
 		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: writing the contents of %s: %s",
 				   f->fd, ckpt_image_str(s->x->img, f->path_str), strerror(errno));
