@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fds the checkpoint must refuse, naming the fd (run.py checks the message); the
+ * program must go on unharmed.
+ *   nested-epoll   epoll 11 watches epoll 10
+ *   pty-master     10 is a pty master, not the controlling terminal
+ *   named-socket   10 is a listening unix socket bound to DIR/sock
+ *   inet-socket    10 is a TCP socket
+ *   packet-pipe    10/11 a pipe whose write end 11 is in packet mode (O_DIRECT)
+ *   pidfd          10 is a pidfd
+ */
+#include "fdtest.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+
+int main(int argc, char **argv)
+{
+	const char *mode = arg(argc, argv, 1, "");
+	int p[2];
+
+	if (!strcmp(mode, "nested-epoll")) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		at(epoll_create1(0), 10);
+		at(epoll_create1(0), 11);
+		CHECK(!epoll_ctl(11, EPOLL_CTL_ADD, 10, &ev), "epoll_ctl");
+	} else if (!strcmp(mode, "pty-master")) {
+		at(posix_openpt(O_RDWR | O_NOCTTY), 10);
+	} else if (!strcmp(mode, "named-socket")) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", arg(argc, argv, 2, "/tmp"));
+		at(socket(AF_UNIX, SOCK_STREAM, 0), 10);
+		CHECK(!bind(10, (struct sockaddr *)&sa, sizeof(sa)) && !listen(10, 1), "bind: %s",
+		      strerror(errno));
+	} else if (!strcmp(mode, "inet-socket")) {
+		at(socket(AF_INET, SOCK_STREAM, 0), 10);
+	} else if (!strcmp(mode, "packet-pipe")) {
+		CHECK(!pipe2(p, O_DIRECT), "pipe2");
+		at(p[0], 10);
+		at(p[1], 11);
+	} else if (!strcmp(mode, "pidfd")) {
+		at(syscall(SYS_pidfd_open, getpid(), 0), 10);
+	} else {
+		FAIL("unknown mode %s", mode);
+	}
+	wait_verify();
+	CHECK(fcntl(10, F_GETFD) >= 0, "fd 10 closed");
+	say("ok");
+	return 0;
+}
