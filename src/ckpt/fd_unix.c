@@ -241,7 +241,8 @@ static int check_socket(struct ckpt_capture *c, struct ckpt_fd *f, struct unix_i
 			  f->fd, path_of(c, f), info->named ? "bound" : "listening");
 		return -ENOTSUP;
 	}
-	if (!info->peer) {
+	/* a connected socket whose peer was closed has no peer inode any more */
+	if (!info->peer && info->state != TCP_ESTABLISHED) {
 		ckpt_fail(c, "fd %d: %s is an unconnected unix socket, not supported yet", f->fd,
 			  path_of(c, f));
 		return -ENOTSUP;
@@ -288,8 +289,8 @@ int ckpt_save_unix(struct ckpt_capture *c, struct ckpt_fd *f)
 		ret = in_flight(c, f);
 	if (ret)
 		return ret;
-	if (!find_peer(c, info.peer)) {
-		if (!unix_diag(info.peer, &peer) && peer.named) {
+	if (!info.peer || !find_peer(c, info.peer)) {
+		if (info.peer && !unix_diag(info.peer, &peer) && peer.named) {
 			ckpt_fail(c, "fd %d: %s is connected to a named unix socket, not supported yet",
 				  f->fd, path_of(c, f));
 			return -ENOTSUP;

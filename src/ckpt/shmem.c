@@ -8,6 +8,8 @@
  * at restore.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +31,40 @@ static void memfd_size(struct ckpt_region *r)
 		r->file_size = r->pgoff + (r->end - r->start);
 }
 
+/*
+ * Which pages of a shared mapping hold data: SEEK_DATA/SEEK_HOLE on the
+ * object itself (through /proc/self/map_files, which needs privilege)
+ * also finds pages that are swapped out; mincore, the fallback, only
+ * sees resident ones.
+ */
+static int data_pages(const struct ckpt_region *r, unsigned char *vec)
+{
+	size_t len = r->end - r->start, pages = len / CKPT_PAGE_SIZE;
+	char path[96];
+	off_t pos;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIx64 "-%" PRIx64, r->start, r->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mincore((void *)(uintptr_t)r->start, len, vec);
+	memset(vec, 0, pages);
+	for (pos = r->pgoff; pos < (off_t)(r->pgoff + len);) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+
+		if (data < 0 || data >= (off_t)(r->pgoff + len))
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)(r->pgoff + len))
+			hole = r->pgoff + len;
+		for (off_t p = data & ~(off_t)(CKPT_PAGE_SIZE - 1); p < hole; p += CKPT_PAGE_SIZE)
+			vec[(p - r->pgoff) / CKPT_PAGE_SIZE] = 1;
+		pos = hole;
+	}
+	close(fd);
+	return 0;
+}
+
 static int copy_region(struct ckpt_capture *c, struct cap_region *cr, unsigned char *vec)
 {
 	struct ckpt_region *r = &cr->r;
@@ -41,8 +77,8 @@ static int copy_region(struct ckpt_capture *c, struct cap_region *cr, unsigned c
 			  strerror(errno));
 		return -errno;
 	}
-	if (mincore((void *)(uintptr_t)r->start, len, vec)) {
-		ckpt_fail(c, "mincore on shared memory at %#" PRIx64 ": %s", r->start,
+	if (data_pages(r, vec)) {
+		ckpt_fail(c, "cannot find the data of shared memory at %#" PRIx64 ": %s", r->start,
 			  strerror(errno));
 		return -errno;
 	}

@@ -23,8 +23,9 @@ static int find_same(struct rst_ctx *x, uint32_t upto, const struct ckpt_region 
 		const struct ckpt_region *o = &x->img->regions[i];
 		int orw = (o->flags & CKPT_REGF_SHARED) && (o->prot & PROT_WRITE);
 
+		/* a memfd is one object however it is mapped; files are opened per access mode */
 		if (x->region_fd[i] >= 0 && o->kind == r->kind && o->dev == r->dev &&
-		    o->ino == r->ino && orw == rw)
+		    o->ino == r->ino && (orw == rw || r->kind == CKPT_REG_MEMFD))
 			return x->region_fd[i];
 	}
 	return -1;

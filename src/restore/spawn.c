@@ -178,7 +178,12 @@ int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_f
 	}
 	if (!use_ns && !busy) {
 		pid = clone_with_pid(want);
-		if (pid < 0 && errno == EPERM && opts->pidns == RST_PIDNS_AUTO)
+		/*
+		 * EEXIST: the pid still names a process group or session (a
+		 * child of the original may outlive it); EPERM: not root.
+		 */
+		if (pid < 0 && (errno == EPERM || errno == EEXIST) &&
+		    opts->pidns == RST_PIDNS_AUTO)
 			use_ns = 1;
 	} else if (busy) {
 		use_ns = 1;

@@ -2,10 +2,10 @@
 /*
  * Shared by the fd test programs (run by run.py). A program sets up the
  * state of one fd kind, prints "ready", then waits for a line on its
- * standard input: "verify" makes it check that the state is still exactly
- * what it set up (in the original after a checkpoint, or in the restored
- * process) and print "ok", or "FAIL <what>" and exit 1. Output is written
- * with write(2), one call per line.
+ * standard input ("ping" is answered "pong"): "verify" makes it check that
+ * the state is still exactly what it set up (in the original after a
+ * checkpoint, or in the restored process) and print "ok", or "FAIL <what>"
+ * and exit 1. Output is written with write(2), one call per line.
  */
 #ifndef FDTEST_H
 #define FDTEST_H
@@ -82,26 +82,31 @@ __attribute__((unused)) static void sleep_ms(long ms)
 		;
 }
 
-/* "ready", then the command from stdin; returns when it is "verify". */
+/* "ready", then commands from stdin: "ping" is answered "pong"; returns on "verify". */
 __attribute__((unused)) static void wait_verify(void)
 {
 	char line[64];
 	size_t n = 0;
 
 	say("ready");
-	while (n < sizeof(line) - 1) {
+	for (;;) {
 		ssize_t r = read(0, line + n, 1);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			FAIL("stdin closed before the command");
-		if (line[n] == '\n')
-			break;
-		n++;
+		if (line[n] != '\n' && n < sizeof(line) - 1) {
+			n++;
+			continue;
+		}
+		line[n] = 0;
+		n = 0;
+		if (!strcmp(line, "verify"))
+			return;
+		CHECK(!strcmp(line, "ping"), "unknown command %s", line);
+		say("pong");
 	}
-	line[n] = 0;
-	CHECK(!strcmp(line, "verify"), "unknown command %s", line);
 }
 
 #endif

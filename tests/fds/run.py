@@ -264,15 +264,17 @@ def restore(ctx, case, image, again):
         if rc != code or not re.search(rx, err):
             raise Failure('ckpt-restore: exit %d, %r; want %d and /%s/' % (rc, err.strip(), code, rx))
         return err.strip().splitlines()[-1]
+    out = Lines(rst.stdout.fileno(), 'restored')
     if again:
-        # the restored program is waiting for its command: checkpoint it there
+        # once it answers, the restored program waits for its next command: checkpoint it there
+        write(b'ping\n')
+        out.wait('pong')
         image, _ = checkpoint(ctx, case, rst, None, pid=read_pid(image))
         os.kill(read_pid(image), 9)
         rst.wait(TIMEOUT)
         wait_pid_free(read_pid(image))
         return restore(ctx, case, image, False)
     write(b'verify\n')
-    out = Lines(rst.stdout.fileno(), 'restored')
     if case.stdout:
         out.wait(case.stdout)
     finish(rst, out, 'restored program')
