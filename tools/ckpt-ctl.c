@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,6 +209,24 @@ static void status_path(pid_t pid, char *out, size_t len)
 	snprintf(out, len, "/tmp/ckpt-%u/%d.status", (unsigned)getuid(), (int)inner_pid(pid));
 }
 
+/* Running, not a zombie: a zombie still answers kill(pid, 0). */
+static int alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -228,8 +247,9 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 	if (ret)
 		return ret;
 	status_path(pid, file, sizeof(file));
-	srand(time(NULL) ^ getpid());
-	nonce = 1 + (unsigned)rand() % 0x7ffffffe;
+	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
+		nonce = time(NULL) ^ ((unsigned)getpid() << 16);
+	nonce |= 1;	/* never 0, which means "no request id" */
 	v.sival_ptr = (void *)(uintptr_t)((CKPT_CTL_MAGIC << 32) | nonce);
 	if (sigqueue(pid, sig, v)) {
 		fprintf(stderr, "ckpt-ctl: error: cannot signal process %d: %s\n", (int)pid,
@@ -238,6 +258,15 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 	}
 	while (time(NULL) <= deadline) {
 		sleep_ms(5);
+		if (!alive(pid)) {
+			/* it may have finished the image just before it exited */
+			if (!read_status(file, &s) && s.nonce == nonce && !strcmp(s.state, "done")) {
+				printf("%s\n", s.path);
+				return CKPT_EXIT_OK;
+			}
+			fprintf(stderr, "ckpt-ctl: error: process %d exited\n", (int)pid);
+			return CKPT_EXIT_NOPROC;
+		}
 		if (read_status(file, &s) || s.nonce != nonce)
 			continue;
 		if (!strcmp(s.state, "done")) {
@@ -255,10 +284,6 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 			fprintf(stderr, isatty(2) ? "\rwriting: %llu / %llu MiB" :
 				"writing: %llu / %llu MiB\n", s.done >> 20, s.total >> 20);
 			shown = s.done;
-		}
-		if (kill(pid, 0) && errno == ESRCH) {
-			fprintf(stderr, "ckpt-ctl: error: process %d exited\n", (int)pid);
-			return CKPT_EXIT_NOPROC;
 		}
 	}
 	fprintf(stderr, "ckpt-ctl: error: no image from process %d within %d s\n", (int)pid,

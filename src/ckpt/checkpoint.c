@@ -34,7 +34,7 @@
 static struct ckpt_capture capture;
 static uint32_t seq;
 static pid_t writer_pid;
-static uint32_t writer_seq;
+static uint32_t writer_seq, writer_nonce;
 static char writer_tmp[300];
 /* the last complete image: the parent of the next incremental one */
 static char last_image[256];
@@ -67,10 +67,15 @@ static void reap_writer(void)
 	} else {
 		last_image[0] = 0;	/* the next image is a full one */
 	}
-	if (!WIFEXITED(status) && writer_tmp[0]) {
-		pr_err("image writer %d was killed by signal %d; previous images are intact",
-		       writer_pid, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		unlink(writer_tmp);
+	if (!WIFEXITED(status)) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "the image writer was killed by signal %d; earlier "
+			 "images are intact", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		pr_err("checkpoint %u: %s", writer_seq, msg);
+		ckpt_status_write(writer_seq, writer_nonce, "error", NULL, 0, 0, msg);
+		if (writer_tmp[0])
+			unlink(writer_tmp);
 	}
 	writer_pid = 0;
 }
@@ -80,6 +85,8 @@ static int capture_state(struct ckpt_capture *c)
 	int ret;
 
 	ret = ckpt_capture_proc(c);
+	if (!ret)
+		ckpt_capture_pending(c);
 	if (!ret)
 		ret = ckpt_capture_regions(c);
 	if (!ret)
@@ -202,6 +209,7 @@ static void checkpoint(uint32_t nonce)
 	}
 	writer_pid = pid;
 	writer_seq = c->seq;
+	writer_nonce = c->nonce;
 	pr_debug("checkpoint %u: application paused %" PRIu64 " us (threads stopped after %"
 		 PRIu64 ", state captured after %" PRIu64 "), writer %d", c->seq,
 		 c->pause_ns / 1000, c->stop_ns / 1000, c->capture_ns / 1000, pid);
@@ -253,9 +261,13 @@ void ckpt_handle_trigger(siginfo_t *si)
 	int sig = ckpt_cfg.trigger_sig;
 	uint32_t nonce;
 
-	if (si->si_code > 0 && si->si_code <= CLD_CONTINUED && si->si_pid == writer_pid &&
-	    writer_pid > 0) {
-		reap_writer();
+	uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+	int child = (si->si_code > 0 && si->si_code <= CLD_CONTINUED) ||
+		    (si->si_code == SI_QUEUE && (v >> 32) == CKPT_CHILD_MAGIC);
+
+	if (child) {
+		if (si->si_pid == writer_pid && writer_pid > 0)
+			reap_writer();
 		return;
 	}
 	if (!is_request(sig, si, &nonce)) {

@@ -17,6 +17,7 @@
 #define CKPT_MAX_TIMERS		256
 #define CKPT_MAX_PLUGINS	8
 #define CKPT_CTL_MAGIC		0x636b7074	/* "ckpt": si_value of our requests */
+#define CKPT_CHILD_MAGIC	0x636b7075	/* a forwarded exit of our writer */
 #define CKPT_RESTART_PLUGIN_FAILED 70	/* exit status of a restored process whose plugins failed */
 
 struct ckpt_config {
@@ -147,6 +148,12 @@ int ckpt_capture_proc(struct ckpt_capture *c);
 
 /* fds.c */
 int ckpt_capture_fds(struct ckpt_capture *c);
+
+/* pending.c: process-wide pending signals with their siginfo */
+void ckpt_capture_pending(struct ckpt_capture *c);
+void ckpt_requeue_pending(void);
+void ckpt_capture_thread_pending(int slot, uint64_t mask);
+void ckpt_requeue_thread_pending(int slot);
 
 /* timers.c */
 int ckpt_capture_timers(struct ckpt_capture *c);

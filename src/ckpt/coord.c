@@ -51,6 +51,10 @@ void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc)
 	int saved_errno = errno;
 	siginfo_t fwd = *si;
 
+	if (fwd.si_code > 0 && fwd.si_code <= CLD_CONTINUED) {
+		/* the writer's exit: say so, since the code cannot be queued */
+		fwd.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)CKPT_CHILD_MAGIC << 32);
+	}
 	if (fwd.si_code >= 0)
 		fwd.si_code = SI_QUEUE;	/* the kernel lets us queue only negative codes */
 	if (coord_tid > 0)

@@ -73,13 +73,6 @@ static void restore_prctl(const struct ckpt_proc *p)
 		pr_warn("cannot restore child_subreaper: %s", strerror(errno));
 }
 
-static void requeue_shared_pending(const struct ckpt_proc *p)
-{
-	for (int sig = 1; sig <= CKPT_NR_SIGNALS; sig++)
-		if ((p->shared_pending & (1ull << (sig - 1))) && !ckpt_is_own_signal(sig))
-			kill(getpid(), sig);
-}
-
 void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self)
 {
 	struct ckpt_resume *r = &ckpt_resume_info;
@@ -102,7 +95,7 @@ void ckpt_coordinator_restarted(struct ckpt_capture *c, struct thread_slot *self
 	restore_itimers(&c->proc);
 	restore_prctl(&c->proc);
 	ckpt_restore_timers(c->timers, c->nr_timers);
-	requeue_shared_pending(&c->proc);
+	ckpt_requeue_pending();
 	ret = ckpt_plugins_restart(r->image_fd);
 	if (ret) {
 		pr_err("plugin state could not be rebuilt: %s", strerror(-ret));

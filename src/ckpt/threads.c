@@ -170,9 +170,7 @@ void ckpt_thread_restore_kernel_state(const struct thread_slot *s)
 	if (t->comm[0])
 		prctl(PR_SET_NAME, t->comm, 0, 0, 0);
 	restore_sched(t);
-	for (int sig = 1; sig <= 64; sig++)
-		if (t->pending & (1ull << (sig - 1)))
-			syscall(SYS_tgkill, getpid(), t->tid, sig);
+	ckpt_requeue_thread_pending(s - ckpt_slots);
 }
 
 /*
@@ -244,6 +242,7 @@ void ckpt_stop_handler(int sig, siginfo_t *si, void *uc)
 	s = ckpt_slot_claim();
 	if (s) {
 		ckpt_thread_capture(s, uc);
+		ckpt_capture_thread_pending(s - ckpt_slots, s->t.pending);
 		if (ckpt_ctx_save(&s->t.ctx)) {
 			ckpt_thread_restarted(s);
 			errno = saved_errno;
@@ -255,6 +254,27 @@ void ckpt_stop_handler(int sig, siginfo_t *si, void *uc)
 	while (release_gen == gen)
 		ckpt_futex_wait(&release_gen, gen);
 	errno = saved_errno;
+}
+
+/*
+ * Kernel workers that live in the process (KVM's kvm-nx-lpage-recovery,
+ * io_uring's iou-wrk) carry PF_USER_WORKER in /proc/.../stat's flags;
+ * they never run a signal handler and hold no user state: skip them.
+ */
+#define PF_USER_WORKER	0x4000
+
+static int is_user_worker(pid_t tid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	if (ckpt_read_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	/* ") state ppid pgrp session tty_nr tpgid flags" */
+	for (int field = 0; field < 7 && p; field++)
+		p = strchr(p + 1, ' ');
+	return p && (strtoul(p + 1, NULL, 10) & PF_USER_WORKER);
 }
 
 static int list_tasks(pid_t *tids, int max)
@@ -274,7 +294,8 @@ static int list_tasks(pid_t *tids, int max)
 			struct dirent64 *d = (struct dirent64 *)(buf + off);
 
 			off += d->d_reclen;
-			if (d->d_name[0] >= '0' && d->d_name[0] <= '9' && n < max)
+			if (d->d_name[0] >= '0' && d->d_name[0] <= '9' && n < max &&
+			    !is_user_worker(atoi(d->d_name)))
 				tids[n++] = atoi(d->d_name);
 		}
 	}

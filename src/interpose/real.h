@@ -4,6 +4,9 @@
 
 #include <dlfcn.h>
 
+/* libckpt is built with hidden visibility: what it interposes must be exported */
+#define CKPT_EXPORT __attribute__((visibility("default")))
+
 /*
  * The libc function a wrapper stands in front of. Resolved on first use;
  * dlsym does not allocate for RTLD_NEXT lookups of libc symbols.

@@ -59,7 +59,7 @@ int ckpt_app_handler(int sig, siginfo_t *si, void *uc)
 	return 1;
 }
 
-int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+CKPT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int i = own_index(sig);
 
@@ -84,17 +84,17 @@ static sighandler_t set_handler(int sig, sighandler_t h, int flags)
 	return old.sa_handler;
 }
 
-sighandler_t signal(int sig, sighandler_t h)
+CKPT_EXPORT sighandler_t signal(int sig, sighandler_t h)
 {
 	return set_handler(sig, h, SA_RESTART);
 }
 
-sighandler_t bsd_signal(int sig, sighandler_t h)
+CKPT_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
 {
 	return set_handler(sig, h, SA_RESTART);
 }
 
-sighandler_t sysv_signal(int sig, sighandler_t h)
+CKPT_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
 {
 	return set_handler(sig, h, SA_RESETHAND | SA_NODEFER);
 }

@@ -54,35 +54,35 @@ static const sigset_t *mask_change(int how, const sigset_t *in, sigset_t *out)
 	return out;
 }
 
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+CKPT_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
 	sigset_t s;
 
 	return REAL(sigprocmask)(how, mask_change(how, set, &s), old);
 }
 
-int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+CKPT_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	sigset_t s;
 
 	return REAL(pthread_sigmask)(how, mask_change(how, set, &s), old);
 }
 
-int sigsuspend(const sigset_t *mask)
+CKPT_EXPORT int sigsuspend(const sigset_t *mask)
 {
 	sigset_t s;
 
 	return REAL(sigsuspend)(adjusted(mask, &s));
 }
 
-int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+CKPT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	sigset_t s;
 
 	return REAL(ppoll)(fds, n, ts, adjusted(mask, &s));
 }
 
-int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+CKPT_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
 	    const sigset_t *mask)
 {
 	sigset_t s;
@@ -90,14 +90,14 @@ int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
 	return REAL(pselect)(n, r, w, e, ts, adjusted(mask, &s));
 }
 
-int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+CKPT_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
 {
 	sigset_t s;
 
 	return REAL(epoll_pwait)(epfd, ev, max, timeout, adjusted(mask, &s));
 }
 
-int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
+CKPT_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *timeout,
 		 const sigset_t *mask)
 {
 	sigset_t s;
@@ -105,28 +105,28 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespe
 	return REAL(epoll_pwait2)(epfd, ev, max, timeout, adjusted(mask, &s));
 }
 
-int signalfd(int fd, const sigset_t *mask, int flags)
+CKPT_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
 	sigset_t s;
 
 	return REAL(signalfd)(fd, stripped(mask, &s), flags);
 }
 
-int sigwait(const sigset_t *set, int *sig)
+CKPT_EXPORT int sigwait(const sigset_t *set, int *sig)
 {
 	sigset_t s;
 
 	return REAL(sigwait)(stripped(set, &s), sig);
 }
 
-int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+CKPT_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
 {
 	sigset_t s;
 
 	return REAL(sigwaitinfo)(stripped(set, &s), info);
 }
 
-int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+CKPT_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
 	sigset_t s;
 
