@@ -178,6 +178,19 @@ def several_images(ctx):
     ctx.note('resumed at ticks %s' % res['resumed'])
 
 
+@case('several_images_incremental_compressed')
+def several_images_incremental(ctx):
+    """CKPT_INCREMENTAL=1 CKPT_COMPRESS=zstd: 3 images of a program with 16 MiB of data,
+    each restored in turn (the later ones need their parents)"""
+    res = run_case(ctx, prog(ctx, 'prog_counter', 'data_mb=16', 'ticks=60'), start_tick=3,
+                   checkpoints=3, gap=4, restore='all', final=60,
+                   env={'CKPT_INCREMENTAL': '1', 'CKPT_COMPRESS': 'zstd'})
+    sizes = [os.path.getsize(i) for i, _ in res['images']]
+    ctx.note('image sizes %s, resumed at ticks %s' % (sizes, res['resumed']))
+    ctx.check(sizes[1] < sizes[0] // 2 and sizes[2] < sizes[0] // 2,
+              'images 2 and 3 are not incremental: sizes %s' % sizes)
+
+
 @case('restore_twice')
 def restore_twice(ctx):
     """the same image restored twice, one after the other, gives the same run"""

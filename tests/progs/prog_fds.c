@@ -16,6 +16,7 @@
  *   timerfd   10 ms interval timer: expirations keep coming
  *   signalfd  SIGURG (blocked), raised every tick and read back
  *   inotify   watches dir=PATH for IN_CREATE; a file created per tick
+ *             (named after the tick and the parent pid)
  *   memfd     a memfd that is only an fd: its contents read back
  *   tcp       a listening TCP socket on 127.0.0.1: same port, listening
  *   pidfd     pidfd_open of ourselves
@@ -175,7 +176,9 @@ static void use_kind(int t)
 		int f;
 		ssize_t n;
 
-		snprintf(name, sizeof(name), "created-%d", t);
+		/* unique per incarnation: the original, running on after the checkpoint,
+		 * may have created this tick's file already */
+		snprintf(name, sizeof(name), "created-%d-%d", t, (int)getppid());
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		f = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 		CHECK(f >= 0, "create %s", path);

@@ -14,10 +14,15 @@
  *               sigprocmask / pthread_sigmask (SIG_SETMASK, full set).
  *               The checkpoint must still stop them, and afterwards
  *               they must still have every other signal blocked.
+ * mode=unblocked the main thread and 3 workers unblock SIGUSR2 with a raw
+ *               rt_sigprocmask (behind libc's back, as src/ckpt/coord.c
+ *               allows) and sleep; every checkpoint must then still be
+ *               exactly one image per request (the harness counts them).
  */
 #include <pthread.h>
 #include <signal.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 
 #include "common.h"
 
@@ -127,6 +132,43 @@ static int blockall_mode(void)
 	return 0;
 }
 
+static void unblock_usr2_raw(void)
+{
+	uint64_t set = 1ull << (SIGUSR2 - 1);
+
+	CHECK(!syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, 8), "rt_sigprocmask");
+}
+
+static void *unblocked_worker(void *arg)
+{
+	(void)arg;
+	unblock_usr2_raw();
+	while (!stop)
+		sleep_ms(5);
+	return NULL;
+}
+
+static int unblocked_mode(void)
+{
+	pthread_t t[3];
+
+	for (int i = 0; i < 3; i++)
+		CHECK(!pthread_create(&t[i], NULL, unblocked_worker, NULL), "pthread_create");
+	unblock_usr2_raw();
+	out("ready\n");
+	for (int i = 1; i <= g_ticks; i++) {
+		g_tick = i;
+		check_resumed();
+		tick_out(i);
+		sleep_ms(g_tick_ms);
+	}
+	stop = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	out("done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode;
@@ -137,5 +179,7 @@ int main(int argc, char **argv)
 		return handler_mode();
 	if (!strcmp(mode, "blockall"))
 		return blockall_mode();
+	if (!strcmp(mode, "unblocked"))
+		return unblocked_mode();
 	FAIL("unknown mode %s", mode);
 }

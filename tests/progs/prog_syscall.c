@@ -244,6 +244,8 @@ int main(int argc, char **argv)
 			CHECK(!pthread_kill(th[7], SIGUSR1), "pthread_kill");
 		}
 		if (t == wake_tick + 5) {
+			for (int i = 0; i < 200 && !(cv_woke && cvt_woke && futex_woke && sigwait_woke); i++)
+				sleep_ms(10);	/* a slow machine */
 			CHECK(cv_woke, "pthread_cond_wait was not woken by the broadcast");
 			CHECK(cvt_woke && cvt_ret == 0, "pthread_cond_timedwait: woke %d, ret %d",
 			      cvt_woke, cvt_ret);
