@@ -89,12 +89,14 @@ def header_times(path):
     return struct.unpack_from("<QQ", h, 48)
 
 
-def one_case(b, size, pattern, workdir, thp=False):
+def one_case(b, size, pattern, workdir, thp=False, extra_env=None):
     ckdir = tempfile.mkdtemp(dir=workdir)
-    env = dict(os.environ, CKPT_DIR=ckdir)
+    env = dict(os.environ, CKPT_DIR=ckdir, **(extra_env or {}))
     argv = [f"{b}/tools/ckpt-run", f"{b}/bench/memhog", str(size), pattern] + (["thp"] if thp else [])
     hog = Hog(argv, env)
-    r = {"size": size, "pattern": pattern + ("+thp" if thp else "")}
+    r = {"size": size, "pattern": pattern + ("+thp" if thp else "") +
+         ("+" + "+".join(v.split(":")[0] if k == "CKPT_COMPRESS" else "incr"
+                         for k, v in (extra_env or {}).items()) if extra_env else "")}
     try:
         hog.expect("ready")
         r["fork_ms"] = statistics.median(int(hog.ask("fork", "fork_us")) for _ in range(3)) / 1000
@@ -172,6 +174,10 @@ def main():
     ap.add_argument("--sizes", default="64,1024")
     ap.add_argument("--patterns", default="random,zero,half,reserve")
     ap.add_argument("--thp", action="store_true", help="also run random memory with MADV_HUGEPAGE")
+    ap.add_argument("--incremental", action="store_true",
+                    help="also run half-random memory with CKPT_INCREMENTAL=1")
+    ap.add_argument("--compress", action="store_true",
+                    help="also run half-random memory with CKPT_COMPRESS=zstd")
     ap.add_argument("--dir", default=None, help="where images go (default: a temp dir in /var/tmp)")
     ap.add_argument("--write", default=None, help="append the table to this markdown file")
     a = ap.parse_args()
@@ -186,6 +192,10 @@ def main():
             print(f"done {size} MiB {pattern}", file=sys.stderr)
         if a.thp:
             rows.append(one_case(b, size, "random", work, thp=True))
+        if a.incremental:
+            rows.append(one_case(b, size, "half", work, extra_env={"CKPT_INCREMENTAL": "1"}))
+        if a.compress:
+            rows.append(one_case(b, size, "half", work, extra_env={"CKPT_COMPRESS": "zstd"}))
     out = table(rows)
     note = "; ".join(others())
     print(out)
