@@ -8,7 +8,8 @@
  * A ticker thread wakes every 0.1 ms and keeps the largest gap between
  * two wake-ups (the application's pause, plus up to a tick). Commands on stdin:
  *   gap       print "gap_at_ns T" (when it ended) and "gap_us N", reset
- *   around T  print "around_us N": the gap that contains CLOCK_REALTIME T
+ *   around T D  print "around_us N": the largest gap overlapping
+ *             [T, T + D] (CLOCK_REALTIME ns), the checkpoint's own window
  *   fork      print "fork_us N": the time fork() takes in this process
  *   dirty P   write one byte into P percent of the pages
  *   touch     read every page; print "touched_ns T" (CLOCK_MONOTONIC)
@@ -144,10 +145,14 @@ int main(int argc, char **argv)
 			       (unsigned long long)(max_gap / 1000));
 			max_gap = 0;
 		} else if (!strncmp(line, "around", 6)) {
-			uint64_t when = strtoull(line + 7, NULL, 10), found = 0;
+			char *end;
+			uint64_t from = strtoull(line + 7, &end, 10), found = 0;
+			uint64_t to = from + strtoull(end, NULL, 10);
 
+			/* the largest gap that overlaps [from, to] */
 			for (unsigned i = 0; i < nr_gaps && i < NGAPS; i++)
-				if (gaps[i].start <= when && when <= gaps[i].end)
+				if (gaps[i].start <= to && from <= gaps[i].end &&
+				    gaps[i].end - gaps[i].start > found)
 					found = gaps[i].end - gaps[i].start;
 			printf("around_us %llu\n", (unsigned long long)(found / 1000));
 		} else if (!strncmp(line, "fork", 4)) {
