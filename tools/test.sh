@@ -1,9 +1,12 @@
 #!/bin/sh
-# Sets up, builds and runs every test: unit tests (cmocka) and the
-# integration suite (real programs checkpointed, killed and restored).
-set -eu
+# Sets up, builds and runs every test: unit tests (cmocka, ckpt-info), the
+# integration suite (programs checkpointed, killed and restored), fd kinds,
+# the image engine, KVM and QEMU. Ends with one line adding them all up.
+set -u
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
-tools/build.sh
+tools/install-deps.sh || exit 1
+tools/build.sh || exit 1
 meson test -C build --print-errorlogs
-python3 tests/integration/run.py --build build
+status=$?
+python3 tools/test-summary.py build/meson-logs/testlog.json
+exit $status
