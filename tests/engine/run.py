@@ -18,6 +18,7 @@ import run as runner  # noqa: E402  (registers the integration cases)
 
 harness.REGISTRY.clear()
 import test_engine  # noqa: E402,F401
+import test_core  # noqa: E402,F401
 
 if __name__ == '__main__':
     sys.exit(runner.main())
