@@ -119,8 +119,8 @@ def one_case(b, size, pattern, workdir, thp=False, extra_env=None):
         hog.kill()
         time.sleep(0.3)  # memhog recognises its restart by a gap of over 200 ms
         for flags, key in ((["--no-verify"], "restart"), ([], "restart_verified")):
+            t0 = time.monotonic_ns()  # before the fork: includes starting ckpt-restore
             rst = Hog([f"{b}/src/restore/ckpt-restore"] + flags + [img])
-            t0 = time.monotonic_ns()
             try:
                 resumed = int(rst.expect("resumed_ns", 60))
                 touched = int(rst.ask("touch", "touched_ns"))

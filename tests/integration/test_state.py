@@ -17,7 +17,8 @@ def prog(ctx, name, *args):
 
 PLAIN = [
     ('prog_counter', ()), ('prog_threads', ()), ('prog_fpu', ()), ('prog_signals', ()),
-    ('prog_signals', ('mode=rtqueue',)), ('prog_syscall', ()), ('prog_fds', ('kind=pipe',)),
+    ('prog_signals', ('mode=rtqueue',)), ('prog_signals', ('mode=itimer_pending',)),
+    ('prog_syscall', ()), ('prog_fds', ('kind=pipe',)),
     ('prog_interpose', ()), ('prog_interpose', ('mode=blockall',)), ('prog_memory', ()),
 ]
 
@@ -99,6 +100,13 @@ def signals_alarm(ctx):
 def signals_queued_siginfo(ctx):
     """RT signals queued twice with a value while blocked: still 2 x SI_QUEUE after restore"""
     run_case(ctx, prog(ctx, 'prog_signals', 'mode=rtqueue'), final=40)
+
+
+@case('signals_itimer_pending')
+def signals_itimer_pending(ctx):
+    """ITIMER_REAL whose SIGALRM is pending (blocked) at the checkpoint: getitimer() says
+    value 0, interval 20 ms; the interval must survive and keep firing after unblock"""
+    run_case(ctx, prog(ctx, 'prog_signals', 'mode=itimer_pending'), final=40)
 
 
 def _memory_argv(ctx, *extra):

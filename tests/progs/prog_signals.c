@@ -11,6 +11,7 @@
  *
  * mode=alarm instead: alarm(alarm_s) (default 3 s) armed at start must
  * fire exactly once, after the restore (use ticks >= 20 * alarm_s + 20).
+ * mode=rtqueue and mode=itimer_pending: see there.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -306,6 +307,53 @@ static int rtqueue_mode(void)
 	return 0;
 }
 
+/*
+ * mode=itimer_pending: an ITIMER_REAL (20 ms interval) whose SIGALRM is
+ * blocked, so that it is pending at the checkpoint. Linux re-arms an
+ * ITIMER_REAL only when its SIGALRM is dequeued: meanwhile getitimer()
+ * says value 0, interval 20 ms. The interval must survive the restore,
+ * and once SIGALRM is unblocked (tick 3/4) the timer must go on firing.
+ */
+static int itimer_pending_mode(void)
+{
+	struct itimerval itv = { { 0, 20000 }, { 0, 20000 } };
+	sigset_t blk;
+	int unblock = g_ticks * 3 / 4;
+	long at_unblock = 0;
+
+	install(SIGALRM, on_alrm, NULL, SA_RESTART, 0);
+	sigemptyset(&blk);
+	sigaddset(&blk, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &blk, NULL);
+	CHECK(!setitimer(ITIMER_REAL, &itv, NULL), "setitimer");
+	sleep_ms(60);
+	out("ready\n");
+	for (int t = 1; t <= g_ticks; t++) {
+		g_tick = t;
+		check_resumed();
+		CHECK(!getitimer(ITIMER_REAL, &itv), "getitimer");
+		CHECK(itv.it_interval.tv_sec == 0 && itv.it_interval.tv_usec == 20000,
+		      "ITIMER_REAL interval %ld.%06ld (value %ld.%06ld), want 0.020000%s",
+		      (long)itv.it_interval.tv_sec, (long)itv.it_interval.tv_usec,
+		      (long)itv.it_value.tv_sec, (long)itv.it_value.tv_usec,
+		      t < unblock ? " (its SIGALRM is pending)" : "");
+		if (t < unblock)
+			CHECK(status_has("/proc/self/status", "ShdPnd:", SIGALRM) && !alrm_count,
+			      "SIGALRM not pending while blocked");
+		if (t == unblock) {
+			pthread_sigmask(SIG_UNBLOCK, &blk, NULL);
+			CHECK(alrm_count == 1, "SIGALRM delivered %ld times on unblock", alrm_count);
+			at_unblock = alrm_count;
+		}
+		tick_out(t);
+		sleep_ms(g_tick_ms);
+	}
+	CHECK(alrm_count - at_unblock >= 3, "ITIMER_REAL fired %ld times after SIGALRM was "
+	      "unblocked", alrm_count - at_unblock);
+	out("done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const int s_t1[] = { SIGHUP, SIGINT, SIGTERM, 0, 0 };
@@ -324,6 +372,8 @@ int main(int argc, char **argv)
 		return alarm_mode();
 	if (!strcmp(opt_str("mode", ""), "rtqueue"))
 		return rtqueue_mode();
+	if (!strcmp(opt_str("mode", ""), "itimer_pending"))
+		return itimer_pending_mode();
 	unblock_tick = g_ticks * 3 / 4;
 	main_tid = gettid();
 	memcpy(st1, s_t1, sizeof(st1));

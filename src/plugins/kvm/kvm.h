@@ -49,6 +49,11 @@ struct kvm_userspace_memory_region2 {
 #define KVM_MAX_COALESCED	32
 #define KVM_MAX_ROUTES		1024
 #define KVM_SETUP_ARG_MAX	128
+#define KVM_MSR_BITMAP_MAX	0x600	/* bytes per MSR filter range (the kernel's limit) */
+
+#ifndef KVM_MSR_FILTER_MAX_RANGES
+#define KVM_MSR_FILTER_MAX_RANGES 16
+#endif
 
 enum kvm_fd_kind { KFD_NONE, KFD_SYS, KFD_VM, KFD_VCPU };
 
@@ -88,6 +93,9 @@ struct kvm_vm {
 	struct kvm_ioeventfd ioeventfds[KVM_MAX_IOEVENTFDS];
 	int nr_coalesced;
 	struct kvm_coalesced_mmio_zone coalesced[KVM_MAX_COALESCED];
+	int has_msr_filter;	/* KVM_X86_SET_MSR_FILTER: ranges, bitmaps copied */
+	struct kvm_msr_filter msr_filter;
+	uint8_t msr_bitmaps[KVM_MSR_FILTER_MAX_RANGES][KVM_MSR_BITMAP_MAX];
 };
 
 struct kvm_vcpu {
@@ -147,6 +155,8 @@ enum kvm_rec_type {
 	KREC_VCPU_RUN,		/* the kvm_run mapping's bytes */
 	KREC_VCPU_DONE,		/* no payload: put the vCPU's state now */
 	KREC_VM_DONE,		/* no payload: KVM_SET_CLOCK now */
+	KREC_VM_MSR_FILTER,	/* struct kvm_msr_filter (bitmap pointers meaningless),
+				   then each range's bitmap, (nmsrs + 7) / 8 bytes */
 };
 
 struct kvm_rec {

@@ -147,6 +147,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	/* the kernel's cmd is an unsigned int; QEMU passes an int, sign-extended */
+	req = (unsigned int)req;
 	if (fd < 0 || fd >= KVM_MAX_FDS || !(kind = __atomic_load_n(&kvm_st.kind[fd],
 								      __ATOMIC_ACQUIRE)))
 		return REAL(ioctl)(fd, req, arg);

@@ -352,12 +352,44 @@ static int vm_done(struct rst *r)
 	return 0;
 }
 
+/* The filter with its bitmaps from the record; after the setup calls (ENABLE_CAP). */
+static int rst_msr_filter(struct rst *r, const uint8_t *p, size_t len)
+{
+	struct kvm_msr_filter f;
+	size_t off = sizeof(f);
+
+	if (len < sizeof(f))
+		return -EINVAL;
+	memcpy(&f, p, sizeof(f));
+	for (int i = 0; i < KVM_MSR_FILTER_MAX_RANGES; i++) {
+		struct kvm_msr_filter_range *rg = &f.ranges[i];
+		size_t n = ((size_t)rg->nmsrs + 7) / 8;
+
+		if (!rg->flags) {
+			rg->bitmap = NULL;
+			continue;
+		}
+		if (n > KVM_MSR_BITMAP_MAX || n > len - off)
+			return -EINVAL;
+		memcpy(r->vm->msr_bitmaps[i], p + off, n);
+		rg->bitmap = r->vm->msr_bitmaps[i];
+		off += n;
+	}
+	if (kio(r->vm->fd, KVM_X86_SET_MSR_FILTER, &f, "KVM_X86_SET_MSR_FILTER", 0))
+		return -errno;
+	r->vm->msr_filter = f;
+	r->vm->has_msr_filter = 1;
+	return 0;
+}
+
 static int one(struct rst *r, uint32_t type, const void *p, size_t len)
 {
 	if (((type >= KREC_VM_SLOT && type <= KREC_VCPU) || type == KREC_VM_DONE) && !r->vm)
 		return -EINVAL;
 	if (type >= KREC_VCPU_SETUP && type <= KREC_VCPU_DONE && !r->v)
 		return -EINVAL;
+	if (type == KREC_VM_MSR_FILTER)
+		return r->vm ? rst_msr_filter(r, p, len) : -EINVAL;
 	switch (type) {
 	case KREC_SYS:
 		return len < sizeof(struct kvm_sys) ? -EINVAL : rst_sys(r, p);

@@ -137,7 +137,8 @@ static int complete_exit(struct kvm_vcpu *v, struct kvm_scratch *s)
 		return 0;
 	memcpy(s->run, run, v->run_len);
 	input = (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN) ||
-		(run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write);
+		(run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write) ||
+		run->exit_reason == KVM_EXIT_X86_RDMSR;
 	if (input && !v->in_run) {
 		/* the VMM has not filled in the data yet: the restored vCPU redoes the read */
 		pr_debug("kvm: vCPU %u stopped while the VMM handles an input exit", v->id);
@@ -336,6 +337,23 @@ static int save_vm(struct ckpt_blob *out, struct kvm_vm *vm, struct kvm_scratch 
 		ret = rec(out, KREC_VM_IOEVENTFD, &vm->ioeventfds[i], sizeof(vm->ioeventfds[i]));
 	for (int i = 0; !ret && i < vm->nr_coalesced; i++)
 		ret = rec(out, KREC_VM_COALESCED, &vm->coalesced[i], sizeof(vm->coalesced[i]));
+	if (!ret && vm->has_msr_filter) {
+		/* the filter, then each range's bitmap, in one record */
+		uint8_t *p = s->run;
+		size_t len = sizeof(vm->msr_filter);
+
+		memcpy(p, &vm->msr_filter, len);
+		for (int i = 0; i < KVM_MSR_FILTER_MAX_RANGES; i++) {
+			const struct kvm_msr_filter_range *r = &vm->msr_filter.ranges[i];
+			size_t n = ((size_t)r->nmsrs + 7) / 8;
+
+			if (!r->flags)
+				continue;
+			memcpy(p + len, vm->msr_bitmaps[i], n);
+			len += n;
+		}
+		ret = rec(out, KREC_VM_MSR_FILTER, p, len);
+	}
 	if (ret)
 		return ret;
 

@@ -259,6 +259,33 @@ static void coalesced_set(struct kvm_vm *vm, const struct kvm_coalesced_mmio_zon
 	vm->coalesced[vm->nr_coalesced++] = *z;
 }
 
+static size_t msr_bitmap_len(const struct kvm_msr_filter_range *r)
+{
+	return ((size_t)r->nmsrs + 7) / 8;
+}
+
+/* KVM_X86_SET_MSR_FILTER: the ranges and a copy of each bitmap. */
+static void msr_filter_set(struct kvm_vm *vm, const struct kvm_msr_filter *f)
+{
+	int any = 0;
+
+	for (int i = 0; i < KVM_MSR_FILTER_MAX_RANGES; i++) {
+		const struct kvm_msr_filter_range *r = &f->ranges[i];
+
+		if (!r->flags)
+			continue;
+		if (msr_bitmap_len(r) > KVM_MSR_BITMAP_MAX) {
+			kvm_refuse("MSR filter range of %u MSRs", r->nmsrs);
+			return;
+		}
+		memcpy(vm->msr_bitmaps[i], r->bitmap, msr_bitmap_len(r));
+		any = 1;
+	}
+	vm->msr_filter = *f;
+	/* no range and default allow: the same as no filter */
+	vm->has_msr_filter = any || (f->flags & KVM_MSR_FILTER_DEFAULT_DENY);
+}
+
 static int create_vcpu(struct kvm_vm *vm, int ret, unsigned long id)
 {
 	if (ret >= KVM_MAX_FDS) {
@@ -339,10 +366,6 @@ int kvm_ioctl_vm(struct kvm_vm *vm, int fd, unsigned long req, void *arg)
 			if (c->cap == KVM_CAP_DIRTY_LOG_RING)
 				kvm_refuse("the dirty ring (KVM_CAP_DIRTY_LOG_RING) is not supported");
 #endif
-#ifdef KVM_CAP_X86_USER_SPACE_MSR
-			if (c->cap == KVM_CAP_X86_USER_SPACE_MSR)
-				kvm_refuse("KVM_CAP_X86_USER_SPACE_MSR is not supported");
-#endif
 			setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(*c), 1, "VM");
 		}
 		return ret;
@@ -367,6 +390,10 @@ int kvm_ioctl_vm(struct kvm_vm *vm, int fd, unsigned long req, void *arg)
 	case KVM_IOEVENTFD:
 		if (!ret)
 			ioeventfd_set(vm, arg);
+		return ret;
+	case KVM_X86_SET_MSR_FILTER:
+		if (!ret)
+			msr_filter_set(vm, arg);
 		return ret;
 	case KVM_REGISTER_COALESCED_MMIO:
 	case KVM_UNREGISTER_COALESCED_MMIO:
