@@ -22,26 +22,11 @@
 static char *read_maps(size_t *len)
 {
 	char *buf = ckpt_scratch_alloc(MAPS_MAX);
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	size_t got = 0;
+	ssize_t n = buf ? ckpt_read_file("/proc/self/maps", buf, MAPS_MAX) : -1;
 
-	if (!buf || fd < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (n < 0)
 		return NULL;
-	}
-	while (got + 1 < MAPS_MAX) {
-		ssize_t n = read(fd, buf + got, MAPS_MAX - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	close(fd);
-	buf[got] = 0;
-	*len = got;
+	*len = n;
 	return buf;
 }
 

@@ -17,24 +17,12 @@
 #include <zstd.h>
 
 #include "ckpt/exitcodes.h"
+#include "errmsg.h"
 #include "hash.h"
 #include "image_read.h"
 
 #define MAX_SECTIONS	4096
 #define TASK_SIZE_MAX	0x800000000000ull
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static int read_full(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -113,41 +101,41 @@ static int check_header(struct ckpt_image *img, char *err, size_t len)
 	memset(h, 0, sizeof(*h));
 	if (img->size < CKPT_MAGIC_LEN || read_full(img->fd, h, CKPT_MAGIC_LEN, 0) ||
 	    memcmp(h->magic, CKPT_MAGIC, CKPT_MAGIC_LEN))
-		return fail(err, len, CKPT_EXIT_FOREIGN, "not a ckpt image (bad magic)");
+		return ckpt_errmsg(err, len, CKPT_EXIT_FOREIGN, "not a ckpt image (bad magic)");
 	if (img->size < sizeof(*h) || read_full(img->fd, h, sizeof(*h), 0))
-		return fail(err, len, CKPT_EXIT_TRUNCATED, "image is %llu bytes, shorter than a header",
+		return ckpt_errmsg(err, len, CKPT_EXIT_TRUNCATED, "image is %llu bytes, shorter than a header",
 			    (unsigned long long)img->size);
 	tmp = *h;
 	tmp.header_hash = 0;
 	if (h->header_size != sizeof(*h) ||
 	    ckpt_hash(&tmp, sizeof(tmp)) != h->header_hash) {
 		if (h->version > CKPT_IMAGE_VERSION && h->version < 0x10000)
-			return fail(err, len, CKPT_EXIT_VERSION,
+			return ckpt_errmsg(err, len, CKPT_EXIT_VERSION,
 				    "image format version %u is newer than this ckpt (reads version %u)",
 				    h->version, CKPT_IMAGE_VERSION);
-		return fail(err, len, CKPT_EXIT_CORRUPT, "header checksum mismatch");
+		return ckpt_errmsg(err, len, CKPT_EXIT_CORRUPT, "header checksum mismatch");
 	}
 	if (h->version != CKPT_IMAGE_VERSION)
-		return fail(err, len, CKPT_EXIT_VERSION,
+		return ckpt_errmsg(err, len, CKPT_EXIT_VERSION,
 			    "image format version %u is not supported (this ckpt reads version %u)",
 			    h->version, CKPT_IMAGE_VERSION);
 	if (h->arch != CKPT_ARCH_X86_64)
-		return fail(err, len, CKPT_EXIT_ARCH, "image is for machine type %u, not x86_64",
+		return ckpt_errmsg(err, len, CKPT_EXIT_ARCH, "image is for machine type %u, not x86_64",
 			    h->arch);
 	if (h->page_size != CKPT_PAGE_SIZE || h->page_size != (uint32_t)sysconf(_SC_PAGESIZE))
-		return fail(err, len, CKPT_EXIT_ARCH, "image page size %u differs from this system's",
+		return ckpt_errmsg(err, len, CKPT_EXIT_ARCH, "image page size %u differs from this system's",
 			    h->page_size);
 	if (img->size < h->file_size)
-		return fail(err, len, CKPT_EXIT_TRUNCATED,
+		return ckpt_errmsg(err, len, CKPT_EXIT_TRUNCATED,
 			    "image truncated: %llu of %llu bytes present",
 			    (unsigned long long)img->size, (unsigned long long)h->file_size);
 	if (img->size > h->file_size)
-		return fail(err, len, CKPT_EXIT_CORRUPT, "image has %llu trailing bytes",
+		return ckpt_errmsg(err, len, CKPT_EXIT_CORRUPT, "image has %llu trailing bytes",
 			    (unsigned long long)(img->size - h->file_size));
 	if (!h->nr_sections || h->nr_sections > MAX_SECTIONS ||
 	    h->sections_off > h->file_size ||
 	    (uint64_t)h->nr_sections * sizeof(struct ckpt_section) > h->file_size - h->sections_off)
-		return fail(err, len, CKPT_EXIT_INVALID, "section table out of bounds");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "section table out of bounds");
 	return CKPT_EXIT_OK;
 }
 
@@ -158,18 +146,18 @@ static int load_sections(struct ckpt_image *img, char *err, size_t len)
 
 	img->secs = malloc(tsize);
 	if (!img->secs || read_full(img->fd, img->secs, tsize, img->hdr.sections_off))
-		return fail(err, len, CKPT_EXIT_FAIL, "cannot read section table");
+		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "cannot read section table");
 	if (ckpt_hash(img->secs, tsize) != img->hdr.table_hash)
-		return fail(err, len, CKPT_EXIT_CORRUPT, "section table checksum mismatch");
+		return ckpt_errmsg(err, len, CKPT_EXIT_CORRUPT, "section table checksum mismatch");
 
 	for (uint32_t i = 0; i < img->hdr.nr_sections; i++) {
 		struct ckpt_section *s = &img->secs[i];
 
 		if (s->type == 0 || s->type >= CKPT_SEC_MAX)
-			return fail(err, len, CKPT_EXIT_INVALID, "section %u has unknown type %u",
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "section %u has unknown type %u",
 				    i, s->type);
 		if (s->offset > img->hdr.file_size || s->size > img->hdr.file_size - s->offset)
-			return fail(err, len, CKPT_EXIT_INVALID, "section %s out of bounds",
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "section %s out of bounds",
 				    ckpt_section_name(s->type));
 		if (s->type == CKPT_SEC_PLUGIN)
 			nr_plugins++;
@@ -178,7 +166,7 @@ static int load_sections(struct ckpt_image *img, char *err, size_t len)
 	img->plugins = calloc(nr_plugins + 1, sizeof(*img->plugins));
 	img->plugin_bufs = calloc(nr_plugins + 1, sizeof(void *));
 	if (!img->plugins || !img->plugin_bufs)
-		return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 
 	for (uint32_t i = 0; i < img->hdr.nr_sections; i++) {
 		struct ckpt_section *s = &img->secs[i];
@@ -187,31 +175,31 @@ static int load_sections(struct ckpt_image *img, char *err, size_t len)
 		if (s->type == CKPT_SEC_PAGES)
 			continue;
 		if (s->size > (1ull << 32))
-			return fail(err, len, CKPT_EXIT_INVALID, "section %s is %llu bytes",
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "section %s is %llu bytes",
 				    ckpt_section_name(s->type), (unsigned long long)s->size);
 		if (s->type != CKPT_SEC_PLUGIN && img->meta[s->type])
-			return fail(err, len, CKPT_EXIT_INVALID, "duplicate %s section",
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "duplicate %s section",
 				    ckpt_section_name(s->type));
 		buf = malloc(s->size ? s->size : 1);
 		if (!buf)
-			return fail(err, len, CKPT_EXIT_FAIL, "out of memory for section %s",
+			return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory for section %s",
 				    ckpt_section_name(s->type));
 		if (s->type == CKPT_SEC_PLUGIN)
 			img->plugin_bufs[img->nr_plugins] = buf;
 		else
 			img->meta[s->type] = buf;
 		if (read_full(img->fd, buf, s->size, s->offset))
-			return fail(err, len, CKPT_EXIT_TRUNCATED, "cannot read section %s",
+			return ckpt_errmsg(err, len, CKPT_EXIT_TRUNCATED, "cannot read section %s",
 				    ckpt_section_name(s->type));
 		if (ckpt_hash(buf, s->size) != s->hash)
-			return fail(err, len, CKPT_EXIT_CORRUPT, "section %s checksum mismatch",
+			return ckpt_errmsg(err, len, CKPT_EXIT_CORRUPT, "section %s checksum mismatch",
 				    ckpt_section_name(s->type));
 		if (s->type == CKPT_SEC_PLUGIN) {
 			struct ckpt_plugin_hdr *ph = buf;
 
 			if (s->size < sizeof(*ph) || ph->size != s->size - sizeof(*ph) ||
 			    memchr(ph->name, 0, sizeof(ph->name)) == NULL)
-				return fail(err, len, CKPT_EXIT_INVALID, "malformed plugin section");
+				return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "malformed plugin section");
 			img->plugins[img->nr_plugins].hdr = ph;
 			img->plugins[img->nr_plugins].data = ph + 1;
 			img->nr_plugins++;
@@ -230,14 +218,14 @@ static int bind_array(struct ckpt_image *img, int type, size_t elem, void **arr,
 
 	if (!img->meta[type]) {
 		if (required)
-			return fail(err, len, CKPT_EXIT_INVALID, "image has no %s section",
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "image has no %s section",
 				    ckpt_section_name(type));
 		*arr = NULL;
 		*nr = 0;
 		return CKPT_EXIT_OK;
 	}
 	if (size % elem || size / elem > (1u << 24))
-		return fail(err, len, CKPT_EXIT_INVALID, "section %s has a bad size (%llu)",
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "section %s has a bad size (%llu)",
 			    ckpt_section_name(type), (unsigned long long)size);
 	*arr = img->meta[type];
 	*nr = size / elem;
@@ -262,7 +250,7 @@ static int check_runs(struct ckpt_image *img, uint64_t data_end, char *err, size
 		    (!zstd && run->stored_len != run->npages * CKPT_PAGE_SIZE) ||
 		    !run->stored_len || run->data_off > data_end ||
 		    run->stored_len > data_end - run->data_off)
-			return fail(err, len, CKPT_EXIT_INVALID, "page run %u is out of bounds", i);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "page run %u is out of bounds", i);
 	}
 	return CKPT_EXIT_OK;
 }
@@ -276,20 +264,20 @@ static int check_regions(struct ckpt_image *img, char *err, size_t len)
 
 		if (r->start >= r->end || r->end > TASK_SIZE_MAX ||
 		    (r->start | r->end) & (CKPT_PAGE_SIZE - 1) || r->start < prev_end)
-			return fail(err, len, CKPT_EXIT_INVALID,
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID,
 				    "region %u [%#llx-%#llx) is malformed or overlaps", i,
 				    (unsigned long long)r->start, (unsigned long long)r->end);
 		if (r->kind == 0 || r->kind >= CKPT_REG_MAX || !check_str(img, r->name_str) ||
 		    r->prot & ~7u || r->pgoff & (CKPT_PAGE_SIZE - 1))
-			return fail(err, len, CKPT_EXIT_INVALID, "region %u has bad fields", i);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "region %u has bad fields", i);
 		if (r->first_run > img->nr_runs || r->nr_runs > img->nr_runs - r->first_run)
-			return fail(err, len, CKPT_EXIT_INVALID, "region %u has bad run references", i);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "region %u has bad run references", i);
 		for (uint32_t j = r->first_run; j < r->first_run + r->nr_runs; j++) {
 			const struct ckpt_run *run = &img->runs[j];
 
 			if (run->vaddr < r->start || run->vaddr >= r->end ||
 			    run->npages > (r->end - run->vaddr) / CKPT_PAGE_SIZE)
-				return fail(err, len, CKPT_EXIT_INVALID,
+				return ckpt_errmsg(err, len, CKPT_EXIT_INVALID,
 					    "page run %u of region %u is out of bounds", j, i);
 		}
 		prev_end = r->end;
@@ -302,21 +290,21 @@ static int check_threads(struct ckpt_image *img, char *err, size_t len)
 	int leaders = 0;
 
 	if (!img->nr_threads || img->nr_threads != img->proc->nr_threads)
-		return fail(err, len, CKPT_EXIT_INVALID, "thread count mismatch (%u vs %u)",
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "thread count mismatch (%u vs %u)",
 			    img->nr_threads, img->proc->nr_threads);
 	for (uint32_t i = 0; i < img->nr_threads; i++) {
 		const struct ckpt_thread *t = &img->threads[i];
 
 		if (t->tid <= 0 || t->tid > (1 << 22))
-			return fail(err, len, CKPT_EXIT_INVALID, "thread %u has tid %d", i, t->tid);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "thread %u has tid %d", i, t->tid);
 		for (uint32_t j = 0; j < i; j++)
 			if (img->threads[j].tid == t->tid)
-				return fail(err, len, CKPT_EXIT_INVALID, "duplicate tid %d", t->tid);
+				return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "duplicate tid %d", t->tid);
 		if (t->tid == img->proc->pid)
 			leaders++;
 	}
 	if (leaders != 1)
-		return fail(err, len, CKPT_EXIT_INVALID, "no thread with the process id %d",
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "no thread with the process id %d",
 			    img->proc->pid);
 	return CKPT_EXIT_OK;
 }
@@ -542,21 +530,21 @@ static int check_incremental(struct ckpt_image *img, char *err, size_t len)
 
 	if (p && (!memchr(p->name, 0, sizeof(p->name)) || !p->name[0] || strchr(p->name, '/') ||
 		  !p->depth || p->depth >= CKPT_MAX_CHAIN))
-		return fail(err, len, CKPT_EXIT_INVALID, "parent section is malformed");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "parent section is malformed");
 	if (!p && img->nr_inherit)
-		return fail(err, len, CKPT_EXIT_INVALID, "inherited pages but no parent");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "inherited pages but no parent");
 	for (uint32_t i = 0; i < img->nr_inherit; i++) {
 		const struct ckpt_range *r = &img->inherit[i];
 
 		if (!r->npages || r->vaddr & (CKPT_PAGE_SIZE - 1) || r->vaddr < prev ||
 		    r->vaddr >= TASK_SIZE_MAX || r->npages > (TASK_SIZE_MAX - r->vaddr) / CKPT_PAGE_SIZE)
-			return fail(err, len, CKPT_EXIT_INVALID, "inherited range %u is malformed", i);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "inherited range %u is malformed", i);
 		prev = r->vaddr + r->npages * CKPT_PAGE_SIZE;
 	}
 	prev = 0;
 	for (uint32_t i = 0; i < img->nr_pagehash; i++) {
 		if (img->pagehash[i].vaddr < prev || img->pagehash[i].vaddr & (CKPT_PAGE_SIZE - 1))
-			return fail(err, len, CKPT_EXIT_INVALID, "page hash %u is out of order", i);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "page hash %u is out of order", i);
 		prev = img->pagehash[i].vaddr + 1;
 	}
 	return CKPT_EXIT_OK;
@@ -573,10 +561,10 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off ||
 		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE) ||
 		    (f->kind == CKPT_FD_STDIO && f->fd > 2 && !(f->xflags & CKPT_FDX_DUP)))
-			return fail(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
 		for (uint32_t j = 0; j < i; j++)
 			if (img->fds[j].fd == f->fd)
-				return fail(err, len, CKPT_EXIT_INVALID, "fd %d appears twice", f->fd);
+				return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "fd %d appears twice", f->fd);
 	}
 	/* references to other entries, once every number is known to be unique */
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
@@ -586,12 +574,12 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		if (f->xflags & CKPT_FDX_DUP) {
 			if (!orig || orig >= f || orig->xflags & CKPT_FDX_DUP ||
 			    orig->kind != f->kind || f->data_len)
-				return fail(err, len, CKPT_EXIT_INVALID,
+				return ckpt_errmsg(err, len, CKPT_EXIT_INVALID,
 					    "fd %d: bad duplicate of fd %d", f->fd, f->dup_of);
 			continue;
 		}
 		if (check_fd_data(img, i))
-			return fail(err, len, CKPT_EXIT_INVALID, "fd %d: bad %s state", f->fd,
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "fd %d: bad %s state", f->fd,
 				    ckpt_fd_kind_name(f->kind));
 	}
 	return CKPT_EXIT_OK;
@@ -615,7 +603,7 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 	if (ret)
 		return ret;
 	if (one != 1)
-		return fail(err, len, CKPT_EXIT_INVALID, "proc section has a bad size");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "proc section has a bad size");
 	ret = bind_array(img, CKPT_SEC_THREADS, sizeof(struct ckpt_thread),
 			 (void **)&img->threads, &img->nr_threads, 1, err, len);
 	if (!ret)
@@ -634,7 +622,7 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 		ret = bind_array(img, CKPT_SEC_PARENT, sizeof(struct ckpt_parent),
 				 (void **)&img->parent, &one, 0, err, len);
 	if (!ret && img->parent && one != 1)
-		ret = fail(err, len, CKPT_EXIT_INVALID, "parent section has a bad size");
+		ret = ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "parent section has a bad size");
 	if (!ret)
 		ret = bind_array(img, CKPT_SEC_INHERIT, sizeof(struct ckpt_range),
 				 (void **)&img->inherit, &img->nr_inherit, 0, err, len);
@@ -646,10 +634,10 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 	img->strings = img->meta[CKPT_SEC_STRINGS];
 	img->strings_size = img->meta_size[CKPT_SEC_STRINGS];
 	if (!img->strings || !img->strings_size || img->strings[img->strings_size - 1])
-		return fail(err, len, CKPT_EXIT_INVALID, "string table missing or unterminated");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "string table missing or unterminated");
 	if (!check_str(img, img->proc->exe_str) || !check_str(img, img->proc->cwd_str) ||
 	    img->proc->auxv_words > CKPT_AUXV_WORDS || img->proc->pid <= 0)
-		return fail(err, len, CKPT_EXIT_INVALID, "proc section has bad fields");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "proc section has bad fields");
 	ret = check_threads(img, err, len);
 	if (!ret)
 		ret = check_runs(img, pages_end(img), err, len);
@@ -670,9 +658,9 @@ int ckpt_image_open_fd(int fd, struct ckpt_image *img, char *err, size_t errlen)
 	memset(img, 0, sizeof(*img));
 	img->fd = fd;
 	if (fstat(fd, &st))
-		return fail(err, errlen, CKPT_EXIT_NOENT, "cannot stat image: %s", strerror(errno));
+		return ckpt_errmsg(err, errlen, CKPT_EXIT_NOENT, "cannot stat image: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, errlen, CKPT_EXIT_FOREIGN, "image is not a regular file");
+		return ckpt_errmsg(err, errlen, CKPT_EXIT_FOREIGN, "image is not a regular file");
 	img->size = st.st_size;
 	ret = check_header(img, err, errlen);
 	if (!ret)
@@ -689,7 +677,7 @@ int ckpt_image_open(const char *path, struct ckpt_image *img, char *err, size_t 
 	if (fd < 0) {
 		memset(img, 0, sizeof(*img));
 		img->fd = -1;
-		return fail(err, errlen, CKPT_EXIT_NOENT, "cannot open image %s: %s", path,
+		return ckpt_errmsg(err, errlen, CKPT_EXIT_NOENT, "cannot open image %s: %s", path,
 			    strerror(errno));
 	}
 	return ckpt_image_open_fd(fd, img, err, errlen);
@@ -703,14 +691,14 @@ static int read_zstd(const struct ckpt_image *img, const struct ckpt_run *run, v
 	int ret = CKPT_EXIT_OK;
 
 	if (!packed)
-		return fail(err, errlen, CKPT_EXIT_FAIL, "out of memory");
+		return ckpt_errmsg(err, errlen, CKPT_EXIT_FAIL, "out of memory");
 	if (read_full(img->fd, packed, run->stored_len, run->data_off)) {
-		ret = fail(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
+		ret = ckpt_errmsg(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 			   (unsigned long long)run->vaddr);
 	} else {
 		got = ZSTD_decompress(buf, len, packed, run->stored_len);
 		if (ZSTD_isError(got) || got != len)
-			ret = fail(err, errlen, CKPT_EXIT_CORRUPT,
+			ret = ckpt_errmsg(err, errlen, CKPT_EXIT_CORRUPT,
 				   "compressed pages at %#llx do not decompress: %s",
 				   (unsigned long long)run->vaddr,
 				   ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
@@ -730,11 +718,11 @@ int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run
 		if (ret)
 			return ret;
 	} else if (read_full(img->fd, buf, len, run->data_off)) {
-		return fail(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
+		return ckpt_errmsg(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 			    (unsigned long long)run->vaddr);
 	}
 	if (ckpt_hash(buf, len) != run->hash)
-		return fail(err, errlen, CKPT_EXIT_CORRUPT,
+		return ckpt_errmsg(err, errlen, CKPT_EXIT_CORRUPT,
 			    "page data for %#llx (%llu pages) checksum mismatch",
 			    (unsigned long long)run->vaddr, (unsigned long long)run->npages);
 	return CKPT_EXIT_OK;
@@ -754,7 +742,7 @@ int ckpt_image_verify_pages(const struct ckpt_image *img, char *err, size_t errl
 			buf = malloc(len);
 			cap = len;
 			if (!buf)
-				return fail(err, errlen, CKPT_EXIT_FAIL, "out of memory");
+				return ckpt_errmsg(err, errlen, CKPT_EXIT_FAIL, "out of memory");
 		}
 		ret = ckpt_image_read_run(img, &img->runs[i], buf, err, errlen);
 	}

@@ -17,20 +17,8 @@
 #include <unistd.h>
 
 #include "ckpt/exitcodes.h"
+#include "errmsg.h"
 #include "restore.h"
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static int open_parent(struct rst_chain *ch, const char *dir, char *err, size_t len)
 {
@@ -40,20 +28,20 @@ static int open_parent(struct rst_chain *ch, const char *dir, char *err, size_t 
 	int ret;
 
 	if (ch->n >= CKPT_MAX_CHAIN)
-		return fail(err, len, CKPT_EXIT_INVALID, "chain of incremental images is too long");
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "chain of incremental images is too long");
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 	ch->imgs[ch->n++] = p;
 	snprintf(path, sizeof(path), "%s/%s", dir, child->parent->name);
 	ret = ckpt_image_open(path, p, why, sizeof(why));
 	if (ret)
-		return fail(err, len, ret, "parent image: %s", why);
+		return ckpt_errmsg(err, len, ret, "parent image: %s", why);
 	if (p->hdr.header_hash != child->parent->header_hash)
-		return fail(err, len, CKPT_EXIT_FILES,
+		return ckpt_errmsg(err, len, CKPT_EXIT_FILES,
 			    "parent image %s is not the one this image was made from", path);
 	if ((p->parent ? p->parent->depth : 0) + 1 != child->parent->depth)
-		return fail(err, len, CKPT_EXIT_INVALID, "parent image %s has the wrong depth", path);
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "parent image %s has the wrong depth", path);
 	return CKPT_EXIT_OK;
 }
 
@@ -167,7 +155,7 @@ static int verify_plain_runs(const struct ckpt_image *img, char *err, size_t len
 			cap = bytes;
 			buf = malloc(cap);
 			if (!buf)
-				return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+				return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 		}
 		ret = ckpt_image_read_run(img, run, buf, err, len);
 	}
@@ -188,7 +176,7 @@ int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return fail(err, len, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
+			return ckpt_errmsg(err, len, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 				    (unsigned long long)run->vaddr);
 		got += n;
 	}
@@ -215,15 +203,15 @@ static int decompress_image(struct rst_chain *ch, uint32_t k, char *err, size_t 
 		if (fd < 0) {
 			fd = memfd_create("ckpt-pages", MFD_CLOEXEC);
 			if (fd < 0)
-				return fail(err, len, CKPT_EXIT_FAIL, "memfd: %s", strerror(errno));
+				return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "memfd: %s", strerror(errno));
 			ch->memfd[k] = fd;
 		}
 		buf = malloc(bytes);
 		if (!buf)
-			return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+			return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 		ret = ckpt_image_read_run(img, run, buf, err, len);
 		if (!ret && pwrite(fd, buf, bytes, off) != (ssize_t)bytes)
-			ret = fail(err, len, CKPT_EXIT_FAIL, "writing decompressed pages: %s",
+			ret = ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "writing decompressed pages: %s",
 				   strerror(errno));
 		free(buf);
 		run->data_off = off;	/* now an offset in the memfd */
@@ -263,7 +251,7 @@ int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *c
 	ch->first = calloc(img->nr_regions + 1, sizeof(uint32_t));
 	ch->count = calloc(img->nr_regions + 1, sizeof(uint32_t));
 	if (!ch->first || !ch->count)
-		return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 	for (uint32_t i = 0; i < img->nr_regions; i++) {
 		const struct ckpt_region *r = &img->regions[i];
 
@@ -275,10 +263,10 @@ int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *c
 
 				if (emit(ch, run->vaddr, run->vaddr + run->npages * CKPT_PAGE_SIZE,
 					 run->flags & CKPT_RUN_ZSTD ? CHAIN_IN_MEMFD : 0, run->data_off))
-					return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+					return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 			}
 		} else if (resolve(ch, 0, r->start, r->end)) {
-			return fail(err, len, CKPT_EXIT_FAIL, "out of memory");
+			return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 		}
 		ch->count[i] = ch->nr_runs - ch->first[i];
 	}

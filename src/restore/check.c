@@ -13,20 +13,8 @@
 #include <unistd.h>
 
 #include "ckpt/exitcodes.h"
+#include "errmsg.h"
 #include "restore.h"
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 static int same_file(const struct stat *st, uint64_t size, int64_t sec, int64_t nsec)
 {
@@ -41,9 +29,9 @@ static int check_files(struct ckpt_image *img, char *err, size_t len)
 	struct stat st;
 
 	if (stat(exe, &st))
-		return fail(err, len, CKPT_EXIT_FILES, "program %s: %s", exe, strerror(errno));
+		return ckpt_errmsg(err, len, CKPT_EXIT_FILES, "program %s: %s", exe, strerror(errno));
 	if (!same_file(&st, p->exe_size, p->exe_mtime_sec, p->exe_mtime_nsec))
-		return fail(err, len, CKPT_EXIT_FILES,
+		return ckpt_errmsg(err, len, CKPT_EXIT_FILES,
 			    "program %s changed since the checkpoint (size or mtime differ)", exe);
 	for (uint32_t i = 0; i < img->nr_regions; i++) {
 		const struct ckpt_region *r = &img->regions[i];
@@ -52,11 +40,11 @@ static int check_files(struct ckpt_image *img, char *err, size_t len)
 		if (r->kind != CKPT_REG_FILE)
 			continue;
 		if (stat(path, &st))
-			return fail(err, len, CKPT_EXIT_FILES, "mapped file %s: %s", path,
+			return ckpt_errmsg(err, len, CKPT_EXIT_FILES, "mapped file %s: %s", path,
 				    strerror(errno));
 		if (!(r->flags & CKPT_REGF_FILE_WRITABLE) &&
 		    !same_file(&st, r->file_size, r->mtime_sec, r->mtime_nsec))
-			return fail(err, len, CKPT_EXIT_FILES,
+			return ckpt_errmsg(err, len, CKPT_EXIT_FILES,
 				    "mapped file %s changed since the checkpoint (size or mtime differ)",
 				    path);
 	}
@@ -65,11 +53,11 @@ static int check_files(struct ckpt_image *img, char *err, size_t len)
 		const char *path = ckpt_image_str(img, f->path_str);
 
 		if (rst_fd_by_path(f) && stat(path, &st))
-			return fail(err, len, CKPT_EXIT_FILES, "fd %d: %s: %s", f->fd, path,
+			return ckpt_errmsg(err, len, CKPT_EXIT_FILES, "fd %d: %s: %s", f->fd, path,
 				    strerror(errno));
 	}
 	if (stat(ckpt_image_str(img, p->cwd_str), &st))
-		return fail(err, len, CKPT_EXIT_FILES, "working directory %s: %s",
+		return ckpt_errmsg(err, len, CKPT_EXIT_FILES, "working directory %s: %s",
 			    ckpt_image_str(img, p->cwd_str), strerror(errno));
 	return CKPT_EXIT_OK;
 }
@@ -106,7 +94,7 @@ static int check_vdso(struct ckpt_image *img, char *err, size_t len)
 	uint64_t cur[3][2];
 
 	if (rst_current_vdso(cur))
-		return fail(err, len, CKPT_EXIT_FAIL, "cannot read /proc/self/maps");
+		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "cannot read /proc/self/maps");
 	for (int k = 0; k < 3; k++) {
 		uint64_t want = 0;
 
@@ -114,7 +102,7 @@ static int check_vdso(struct ckpt_image *img, char *err, size_t len)
 			if (img->regions[i].kind == kinds[k])
 				want = img->regions[i].end - img->regions[i].start;
 		if (want && want != cur[k][1] - cur[k][0])
-			return fail(err, len, CKPT_EXIT_ENV,
+			return ckpt_errmsg(err, len, CKPT_EXIT_ENV,
 				    "this kernel's vDSO differs from the image's (%s is %llu bytes, "
 				    "was %llu): restore on the kernel that took the checkpoint",
 				    ckpt_region_kind_name(kinds[k]),
@@ -158,7 +146,7 @@ int rst_check(struct ckpt_image *img, char *err, size_t len)
 	if (!ret)
 		ret = check_vdso(img, err, len);
 	if (!ret && (img->proc->xcr0 & ~read_xcr0()))
-		ret = fail(err, len, CKPT_EXIT_ENV,
+		ret = ckpt_errmsg(err, len, CKPT_EXIT_ENV,
 			   "this CPU lacks register state features the image uses (XCR0 %#llx vs %#llx)",
 			   (unsigned long long)img->proc->xcr0, (unsigned long long)read_xcr0());
 	return ret;
