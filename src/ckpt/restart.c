@@ -59,6 +59,13 @@ static void restore_itimers(const struct ckpt_proc *p)
 			.it_value = { p->itimer[i].value_sec, p->itimer[i].value_usec },
 		};
 
+		/*
+		 * A periodic timer whose signal is still pending reads as value 0:
+		 * the kernel re-arms it when the signal is taken. That signal is
+		 * queued again; the timer runs on from one interval from now.
+		 */
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			it.it_value = it.it_interval;
 		if ((it.it_value.tv_sec || it.it_value.tv_usec) && setitimer(i, &it, NULL))
 			pr_warn("cannot re-arm itimer %d: %s", i, strerror(errno));
 	}

@@ -54,18 +54,57 @@ static const sigset_t *mask_change(int how, const sigset_t *in, sigset_t *out)
 	return out;
 }
 
+/*
+ * What the application believes about our two signals in this thread's
+ * mask, so that the old mask it reads back is the one it set.
+ */
+static __thread unsigned char app_blocks_trigger, app_blocks_stop;
+
+static void show_app_view(sigset_t *old)
+{
+	if (!old)
+		return;
+	(app_blocks_trigger ? sigaddset : sigdelset)(old, ckpt_cfg.trigger_sig);
+	(app_blocks_stop ? sigaddset : sigdelset)(old, ckpt_cfg.stop_sig);
+}
+
+static void track_app_view(int how, const sigset_t *set)
+{
+	if (!set)
+		return;
+	if (how == SIG_SETMASK) {
+		app_blocks_trigger = sigismember(set, ckpt_cfg.trigger_sig) == 1;
+		app_blocks_stop = sigismember(set, ckpt_cfg.stop_sig) == 1;
+		return;
+	}
+	if (sigismember(set, ckpt_cfg.trigger_sig) == 1)
+		app_blocks_trigger = how == SIG_BLOCK;
+	if (sigismember(set, ckpt_cfg.stop_sig) == 1)
+		app_blocks_stop = how == SIG_BLOCK;
+}
+
 CKPT_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
 	sigset_t s;
+	int ret = REAL(sigprocmask)(how, mask_change(how, set, &s), old);
 
-	return REAL(sigprocmask)(how, mask_change(how, set, &s), old);
+	if (!ret) {
+		show_app_view(old);
+		track_app_view(how, set);
+	}
+	return ret;
 }
 
 CKPT_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	sigset_t s;
+	int ret = REAL(pthread_sigmask)(how, mask_change(how, set, &s), old);
 
-	return REAL(pthread_sigmask)(how, mask_change(how, set, &s), old);
+	if (!ret) {
+		show_app_view(old);
+		track_app_view(how, set);
+	}
+	return ret;
 }
 
 CKPT_EXPORT int sigsuspend(const sigset_t *mask)
