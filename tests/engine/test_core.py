@@ -106,3 +106,17 @@ def progress(ctx):
     ctx.kill(orig)
     err = '\n'.join(orig.err.snapshot())
     ctx.check('MiB written' in err, 'no progress lines from the writer: %s' % err[-400:])
+
+
+@case('core-new-dir-is-private')
+def private_dir(ctx):
+    """a CKPT_DIR that ckpt creates is 0700, its images 0600"""
+    d = os.path.join(ctx.img_dir, 'new', 'sub')
+    os.makedirs(os.path.dirname(d))
+    orig = ctx.start([prog(ctx, 'eng_memory'), 'random=1', 'ticks=40'], ckpt_dir=d)
+    orig.wait_tick(3, ctx.left(10))
+    img = ctx.checkpoint(orig, img_dir=d)
+    mode = os.stat(d).st_mode & 0o777
+    ctx.check(mode == 0o700, 'created CKPT_DIR has mode %o, want 700' % mode)
+    ctx.check(os.stat(img).st_mode & 0o777 == 0o600, 'image mode is not 600')
+    orig.wait_tick(last_tick(orig.lines()) + 1, ctx.left(5))
