@@ -86,6 +86,14 @@ void thread_flags_str(uint32_t flags, char *buf, size_t len);
 const char *base_name(const char *path);
 uint64_t image_stored_bytes(const struct ckpt_image *img);
 
+/* How the page data is stored: compression, and pages left to the parent image. */
+struct image_summary {
+	uint32_t zstd_runs;
+	uint64_t file_bytes;		/* page data as stored (compressed or not) */
+	uint64_t inherited_bytes;
+};
+void image_summary(const struct ckpt_image *img, struct image_summary *s);
+
 /* print_text.c, print_json.c */
 void print_text(struct info *in, FILE *out);
 void print_json(struct info *in, FILE *out);

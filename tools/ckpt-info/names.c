@@ -373,3 +373,14 @@ uint64_t image_stored_bytes(const struct ckpt_image *img)
 		sum += img->runs[i].npages * CKPT_PAGE_SIZE;
 	return sum;
 }
+
+void image_summary(const struct ckpt_image *img, struct image_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (uint32_t i = 0; i < img->nr_runs; i++) {
+		s->file_bytes += img->runs[i].stored_len;
+		s->zstd_runs += !!(img->runs[i].flags & CKPT_RUN_ZSTD);
+	}
+	for (uint32_t i = 0; i < img->nr_inherit; i++)
+		s->inherited_bytes += img->inherit[i].npages * CKPT_PAGE_SIZE;
+}

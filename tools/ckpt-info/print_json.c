@@ -108,6 +108,25 @@ static void j_sigset(struct json *j, const char *key, uint64_t set)
 	j_close(j, ']');
 }
 
+static void json_storage(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+	struct image_summary s;
+
+	image_summary(img, &s);
+	if (img->parent) {
+		j_open(j, "parent", '{');
+		j_str(j, "name", img->parent->name, sizeof(img->parent->name));
+		j_u64(j, "depth", img->parent->depth);
+		j_hex(j, "header_hash", img->parent->header_hash);
+		j_u64(j, "inherited_bytes", s.inherited_bytes);
+		j_close(j, '}');
+	}
+	j_u64(j, "page_hashes", img->nr_pagehash);
+	j_u64(j, "zstd_runs", s.zstd_runs);
+	j_u64(j, "page_data_file_bytes", s.file_bytes);
+}
+
 static void json_image(struct info *in, struct json *j)
 {
 	const struct ckpt_header *h = &in->img->hdr;
@@ -126,6 +145,7 @@ static void json_image(struct info *in, struct json *j)
 	j_str(j, "created", created, SIZE_MAX);
 	j_u64(j, "created_ns", h->created_ns);
 	j_u64(j, "pause_ns", h->pause_ns);
+	json_storage(in, j);
 	j_close(j, '}');
 }
 

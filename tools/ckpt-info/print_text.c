@@ -36,6 +36,26 @@ static void put_line(FILE *out, const char *label, const char *s, size_t max)
 	fputc('\n', out);
 }
 
+static void print_storage(struct info *in, FILE *out)
+{
+	const struct ckpt_image *img = in->img;
+	struct image_summary s;
+
+	image_summary(img, &s);
+	if (img->parent) {
+		fprintf(out, "  %-11s incremental, depth %u, parent ", "chain", img->parent->depth);
+		put_str(out, img->parent->name, sizeof(img->parent->name));
+		fprintf(out, " (%llu MiB inherited)\n", (unsigned long long)(s.inherited_bytes >> 20));
+	}
+	if (img->nr_pagehash)
+		fprintf(out, "  %-11s %u pages hashed for the next increment\n", "hashes",
+			img->nr_pagehash);
+	if (s.zstd_runs)
+		fprintf(out, "  %-11s zstd, %u of %u runs, %llu bytes stored for %llu bytes of pages\n",
+			"compressed", s.zstd_runs, img->nr_runs, (unsigned long long)s.file_bytes,
+			(unsigned long long)image_stored_bytes(img));
+}
+
 static void print_header(struct info *in, FILE *out)
 {
 	const struct ckpt_header *h = &in->img->hdr;
@@ -52,6 +72,7 @@ static void print_header(struct info *in, FILE *out)
 	fprintf(out, "), checkpoint %u\n", h->seq);
 	fprintf(out, "  %-11s %s\n", "created", created);
 	fprintf(out, "  %-11s %.3f ms\n", "paused", h->pause_ns / 1e6);
+	print_storage(in, out);
 }
 
 static void print_rlimits(const struct ckpt_proc *p, FILE *out)
