@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Runs the ckpt integration tests: python3 tests/integration/run.py [--build DIR] [-k NAME]
+[--cases FILE.py]...
 
 One line per case (PASS, FAIL with diagnostics, SKIP with the reason), then
 "N passed, N failed" (", N skipped" if any). Exit status 0 only if none failed.
 Every case has its own temporary directory and a 30 s limit.
 """
 import argparse
+import importlib.util
 import os
 import sys
 import threading
@@ -17,9 +19,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from harness import Build, Case, CaseFailure, CaseSkip, REGISTRY  # noqa: E402
-import test_state  # noqa: E402,F401
-import test_real  # noqa: E402,F401
-import test_bad_input  # noqa: E402,F401
+
+DEFAULT_CASES = ['test_state.py', 'test_real.py', 'test_bad_input.py']
+
+
+def load_cases(paths):
+    """Imports case files; each registers its cases with @harness.case."""
+    for path in paths:
+        path = os.path.abspath(path)
+        sys.path.insert(0, os.path.dirname(path))
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
 
 
 def run_one(b, c, args):
@@ -53,7 +66,12 @@ def main():
     ap.add_argument('--list', action='store_true', help='list the cases and exit')
     ap.add_argument('--keep', action='store_true', help='keep temporary directories')
     ap.add_argument('-v', '--verbose', action='store_true', help='print notes of passing cases')
+    ap.add_argument('--cases', action='append', default=[], metavar='FILE.py',
+                    help='run the cases of these files (other suites: tests/engine/test_*.py, '
+                    'tests/kvm/test_kvm.py...) instead of the integration ones')
     args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    load_cases(args.cases or [os.path.join(here, f) for f in DEFAULT_CASES])
     b = Build(args.build)
     cases = [c for c in REGISTRY if not args.k or any(k in c['name'] for k in args.k)]
     if args.list:
