@@ -13,6 +13,8 @@ def main(path):
     passed = failed = skipped = 0
     with open(path) as f:
         for raw in f:
+            if not raw.strip():
+                continue
             t = json.loads(raw)
             out = t.get('stdout') or ''
             found = LINE.findall(out)
