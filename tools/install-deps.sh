@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what ckpt needs to build and test on Debian 12 (run as root).
 set -eu
-PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 binutils
+PKGS="gcc libc6-dev make meson ninja-build pkg-config python3 binutils qemu-system-x86 redis-server
       libcmocka-dev libunwind-dev libxxhash-dev libzstd-dev"
 missing=""
 for p in $PKGS; do

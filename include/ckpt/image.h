@@ -244,6 +244,7 @@ enum ckpt_fd_kind {
 	CKPT_FD_MEMFD,			/* memfd; struct ckpt_fd_file + contents not in a mapping */
 	CKPT_FD_DELETED,		/* deleted regular file; struct ckpt_fd_file + contents */
 	CKPT_FD_TTY,			/* the controlling terminal: the restorer's terminal */
+	CKPT_FD_INET,			/* TCP or UDP socket, IPv4 or IPv6; struct ckpt_fd_inet */
 	CKPT_FD_MAX,
 };
 
@@ -342,6 +343,47 @@ struct ckpt_fd_file {			/* MEMFD, DELETED: first entry of each file */
 	uint64_t size;
 	uint32_t seals;			/* F_GET_SEALS (memfd) */
 	uint32_t nr_extents;		/* struct ckpt_fd_extent + bytes follow, ascending */
+};
+
+/*
+ * TCP and UDP sockets (INET, every socket). A listening socket binds and
+ * listens again; a bound or connected UDP socket binds (and connects)
+ * again; a TCP connection comes back as a socket reset by its peer.
+ */
+enum ckpt_inet_state {
+	CKPT_INET_NEW = 1,		/* neither bound nor connected: a new socket */
+	CKPT_INET_BOUND,		/* bound, not listening (TCP) or not connected (UDP) */
+	CKPT_INET_LISTEN,		/* TCP: bound and listening */
+	CKPT_INET_CONNECTED,		/* UDP with a default destination (connect) */
+	CKPT_INET_RESET,		/* TCP connection (any state but LISTEN and CLOSE) */
+	CKPT_INET_MAX,
+};
+
+#define CKPT_INET_OPT_REUSEADDR	0x1	/* SO_REUSEADDR */
+#define CKPT_INET_OPT_REUSEPORT	0x2	/* SO_REUSEPORT */
+#define CKPT_INET_OPT_KEEPALIVE	0x4	/* SO_KEEPALIVE */
+#define CKPT_INET_OPT_BROADCAST	0x8	/* SO_BROADCAST */
+#define CKPT_INET_OPT_V6ONLY	0x10	/* IPV6_V6ONLY (IPv6 only) */
+#define CKPT_INET_OPT_NODELAY	0x20	/* TCP_NODELAY (TCP only) */
+
+struct ckpt_inet_addr {
+	uint8_t addr[16];		/* network byte order; IPv4 in the first 4, the rest 0 */
+	uint16_t port;			/* host byte order */
+	uint16_t pad;
+	uint32_t scope_id;		/* IPv6 scope (link-local); 0 for IPv4 */
+};
+
+struct ckpt_fd_inet {
+	uint32_t family;		/* AF_INET, AF_INET6 */
+	uint32_t type;			/* SOCK_STREAM (with IPPROTO_TCP), SOCK_DGRAM (IPPROTO_UDP) */
+	uint32_t protocol;		/* IPPROTO_TCP, IPPROTO_UDP */
+	uint32_t state;			/* enum ckpt_inet_state */
+	uint32_t opts;			/* CKPT_INET_OPT_* */
+	uint32_t tcp_state;		/* TCP: tcpi_state at the checkpoint (for messages) */
+	uint32_t backlog;		/* LISTEN: the listen() backlog, at most INT32_MAX */
+	uint32_t pending;		/* LISTEN: connections not accepted yet (lost) */
+	struct ckpt_inet_addr local;	/* getsockname */
+	struct ckpt_inet_addr peer;	/* getpeername: CONNECTED, RESET (zero if unknown) */
 };
 
 /* One POSIX timer (timer_create). */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -54,6 +55,7 @@ static int (*const save_kind[CKPT_FD_MAX])(struct ckpt_capture *, struct ckpt_fd
 	[CKPT_FD_INOTIFY] = ckpt_save_inotify,
 	[CKPT_FD_MEMFD] = ckpt_save_file,
 	[CKPT_FD_DELETED] = ckpt_save_file,
+	[CKPT_FD_INET] = ckpt_save_inet,
 };
 
 static char *fdinfo_buf, *mountinfo_buf;
@@ -237,6 +239,15 @@ static int classify_reg(struct ckpt_capture *c, struct ckpt_fd *f, const struct 
 	return 0;
 }
 
+static int inet_socket(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	return !getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) &&
+	       (domain == AF_INET || domain == AF_INET6);
+}
+
 static int classify(struct ckpt_capture *c, struct ckpt_fd *f, const struct stat *st,
 		    const char *path)
 {
@@ -257,8 +268,8 @@ static int classify(struct ckpt_capture *c, struct ckpt_fd *f, const struct stat
 		return 0;
 	}
 	if (S_ISSOCK(st->st_mode)) {
-		f->kind = CKPT_FD_UNIX;	/* fd_unix.c refuses the sockets it cannot save */
-		return 0;
+		f->kind = inet_socket(f->fd) ? CKPT_FD_INET : CKPT_FD_UNIX;
+		return 0;	/* fd_unix.c, fd_inet.c refuse the sockets they cannot save */
 	}
 	if (S_ISCHR(st->st_mode))
 		return classify_chr(c, f, st, path);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ const char *ckpt_fd_kind_name(uint32_t kind)
 		[CKPT_FD_EPOLL] = "epoll", [CKPT_FD_INOTIFY] = "inotify",
 		[CKPT_FD_MEMFD] = "memfd", [CKPT_FD_DELETED] = "deleted",
 		[CKPT_FD_TTY] = "tty",
+		[CKPT_FD_INET] = "inet",
 	};
 
 	return kind < CKPT_FD_MAX && names[kind] ? names[kind] : "unknown";
@@ -488,6 +490,58 @@ static int check_fd_file(const struct ckpt_image *img, uint32_t i, const void *d
 	return left ? -1 : 0;
 }
 
+static int check_inet_addr(const struct ckpt_fd_inet *in, const struct ckpt_inet_addr *a)
+{
+	if (a->pad || (in->family == AF_INET && a->scope_id))
+		return -1;
+	for (int k = in->family == AF_INET ? 4 : 16; k < 16; k++)
+		if (a->addr[k])
+			return -1;
+	return 0;
+}
+
+static int check_fd_inet(const struct ckpt_fd *f, const struct ckpt_fd_inet *in)
+{
+	uint32_t opts = CKPT_INET_OPT_REUSEADDR | CKPT_INET_OPT_REUSEPORT |
+			CKPT_INET_OPT_KEEPALIVE | CKPT_INET_OPT_BROADCAST;
+	int tcp;
+
+	if (f->data_len != sizeof(*in) || (in->family != AF_INET && in->family != AF_INET6))
+		return -1;
+	if (in->type == SOCK_STREAM && in->protocol == IPPROTO_TCP)
+		tcp = 1;
+	else if (in->type == SOCK_DGRAM && in->protocol == IPPROTO_UDP)
+		tcp = 0;
+	else
+		return -1;
+	if (in->family == AF_INET6)
+		opts |= CKPT_INET_OPT_V6ONLY;
+	if (tcp)
+		opts |= CKPT_INET_OPT_NODELAY;
+	if (in->opts & ~opts || check_inet_addr(in, &in->local) || check_inet_addr(in, &in->peer) ||
+	    (!tcp && in->tcp_state) || in->tcp_state > 12 /* TCP_NEW_SYN_RECV */)
+		return -1;
+	if (in->state != CKPT_INET_LISTEN && (in->backlog || in->pending))
+		return -1;
+	if (in->state != CKPT_INET_CONNECTED && in->state != CKPT_INET_RESET &&
+	    (in->peer.port || in->peer.scope_id || memcmp(in->peer.addr, (uint8_t[16]){ 0 }, 16)))
+		return -1;
+	switch (in->state) {
+	case CKPT_INET_NEW:
+		return in->local.port ? -1 : 0;
+	case CKPT_INET_BOUND:
+		return in->local.port ? 0 : -1;
+	case CKPT_INET_LISTEN:
+		return tcp && in->local.port && in->backlog <= INT32_MAX ? 0 : -1;
+	case CKPT_INET_CONNECTED:
+		return !tcp && in->local.port && in->peer.port ? 0 : -1;
+	case CKPT_INET_RESET:
+		return tcp ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
 /* The bytes in CKPT_SEC_FDDATA that each kind keeps. */
 static int check_fd_data(const struct ckpt_image *img, uint32_t i)
 {
@@ -517,6 +571,8 @@ static int check_fd_data(const struct ckpt_image *img, uint32_t i)
 	case CKPT_FD_MEMFD:
 	case CKPT_FD_DELETED:
 		return check_fd_file(img, i, d);
+	case CKPT_FD_INET:
+		return check_fd_inet(f, d);
 	default:
 		return f->data_len ? -1 : 0;
 	}

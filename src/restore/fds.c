@@ -151,6 +151,7 @@ static int (*const open_kind[CKPT_FD_MAX])(struct rst_fds *, const struct ckpt_f
 	[CKPT_FD_MEMFD] = rst_open_file,
 	[CKPT_FD_DELETED] = rst_open_file,
 	[CKPT_FD_TTY] = rst_open_tty,
+	[CKPT_FD_INET] = rst_open_inet,
 };
 
 /* O_APPEND and O_NONBLOCK as they were, for the kinds not opened with f->flags. */

@@ -45,5 +45,6 @@ int rst_open_epoll(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_epoll.c *
 int rst_open_inotify(struct rst_fds *s, const struct ckpt_fd *f);	/* fd_inotify.c */
 int rst_open_file(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_file.c */
 int rst_open_tty(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_tty.c */
+int rst_open_inet(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_inet.c */
 
 #endif

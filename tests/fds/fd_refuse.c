@@ -5,7 +5,7 @@
  *   nested-epoll   epoll 11 watches epoll 10
  *   pty-master     10 is a pty master, not the controlling terminal
  *   named-socket   10 is a listening unix socket bound to DIR/sock
- *   inet-socket    10 is a TCP socket
+ *   inet-socket    10 is a raw IPv4 socket (TCP and UDP are saved: tests/server)
  *   packet-pipe    10/11 a pipe whose write end 11 is in packet mode (O_DIRECT)
  *   pidfd          10 is a pidfd
  */
@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 		CHECK(!bind(10, (struct sockaddr *)&sa, sizeof(sa)) && !listen(10, 1), "bind: %s",
 		      strerror(errno));
 	} else if (!strcmp(mode, "inet-socket")) {
-		at(socket(AF_INET, SOCK_STREAM, 0), 10);
+		at(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 10);
 	} else if (!strcmp(mode, "packet-pipe")) {
 		CHECK(!pipe2(p, O_DIRECT), "pipe2");
 		at(p[0], 10);
