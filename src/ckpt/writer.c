@@ -303,6 +303,50 @@ out:
 		munmap(buf, cap);
 }
 
+/*
+ * Every region to save must be in this snapshot: memory marked
+ * MADV_DONTFORK behind libc's back (a raw system call) would not be,
+ * and would silently be saved as zeros.
+ */
+static int check_snapshot(struct ckpt_capture *c)
+{
+	size_t cap = 16u << 20;
+	char *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ssize_t n;
+	int ret = 0;
+
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	n = ckpt_read_file("/proc/self/maps", buf, cap);
+	for (uint32_t i = 0; n > 0 && i < c->nr_regions && !ret; i++) {
+		const struct cap_region *cr = &c->regions[i];
+		uint64_t need = cr->r.start;
+		const char *line;
+
+		if (!region_stored(cr) || cr->copy)
+			continue;
+		for (line = buf; line && *line && need < cr->r.end; line = strchr(line, '\n')) {
+			char *dash;
+			uint64_t s, e;
+
+			if (*line == '\n')
+				line++;
+			s = strtoull(line, &dash, 16);
+			e = strtoull(dash + 1, NULL, 16);
+			if (s <= need && need < e)
+				need = e;
+		}
+		if (need < cr->r.end) {
+			pr_err("memory at %#" PRIx64 "-%#" PRIx64 " is missing from the snapshot "
+			       "(MADV_DONTFORK through a raw system call?)", cr->r.start, cr->r.end);
+			ret = -EFAULT;
+		}
+	}
+	munmap(buf, cap);
+	return ret;
+}
+
 /* Bytes that pagemap reports resident: the total shown in progress. */
 static uint64_t count_present(struct write_ctx *x)
 {
@@ -414,6 +458,11 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_
 	ret = ckpt_writer_open(&x->w, dir, name, ckpt_cfg.durable);
 	if (ret)
 		return ret;
+	ret = check_snapshot(c);
+	if (ret) {
+		ckpt_writer_abort(&x->w);
+		return ret;
+	}
 	read_vma_flags(c);
 	ckpt_incr_begin(&x->inc, c);
 	x->total = count_present(x);
