@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Measures checkpoint and restart of QEMU (the tests' boot sector guest):
-python3 tests/qemu/measure.py [--build DIR] [--runs N] [--mem 64,1024] [--accel tcg,kvm]
+python3 bench/qemu.py [--build DIR] [--runs N] [--mem 64,1024] [--accel tcg,kvm]
 
 For each accelerator and guest size, N times: start QEMU under ckpt-run, wait
 for the guest to count, then
@@ -22,9 +22,9 @@ import statistics
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'integration'))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'qemu'))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 import harness  # noqa: E402
 import test_qemu  # noqa: E402
 
