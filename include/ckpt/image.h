@@ -229,13 +229,13 @@ struct ckpt_pagehash {
 
 /* One open file descriptor. */
 enum ckpt_fd_kind {
-	CKPT_FD_REG = 1,		/* regular file: reopened by path, offset restored */
+	CKPT_FD_REG = 1,		/* regular file: reopened by path, offset restored; ckpt_fd_lock[] */
 	CKPT_FD_DIR,			/* directory: reopened by path */
 	CKPT_FD_CHR,			/* character device such as /dev/null: reopened by path */
 	CKPT_FD_STDIO,			/* 0-2 on a tty, pipe or socket: taken from the restorer */
 	CKPT_FD_PIPE,			/* pipe end; ino names the pipe; struct ckpt_fd_pipe */
 	CKPT_FD_FIFO,			/* named pipe end, reopened by path; struct ckpt_fd_pipe */
-	CKPT_FD_UNIX,			/* unnamed AF_UNIX socket (socketpair); struct ckpt_fd_unix */
+	CKPT_FD_UNIX,			/* AF_UNIX socket; struct ckpt_fd_unix */
 	CKPT_FD_EVENTFD,		/* struct ckpt_fd_eventfd */
 	CKPT_FD_TIMERFD,		/* struct ckpt_fd_timerfd */
 	CKPT_FD_SIGNALFD,		/* struct ckpt_fd_signalfd */
@@ -287,8 +287,26 @@ struct ckpt_fd_unix {			/* UNIX: every socket */
 	int32_t peek_off;		/* SO_PEEK_OFF, -1 if off */
 	uint32_t passcred;		/* SO_PASSCRED */
 	uint32_t nr_msgs;		/* messages queued for this socket */
-	uint32_t pad;
+	uint32_t state;			/* CKPT_UNIX_PAIR, ...; not PAIR: a ckpt_unix_name follows */
 	uint64_t queued;		/* their bytes; nr_msgs x (uint32_t len, bytes, pad to 4) follow */
+};
+
+enum ckpt_unix_state {
+	CKPT_UNIX_PAIR = 0,		/* connected (or peer gone) unnamed pair end */
+	CKPT_UNIX_LISTEN,		/* STREAM/SEQPACKET bound to name and listening */
+	CKPT_UNIX_BOUND,		/* bound to name, not connected; DGRAM may have records */
+	CKPT_UNIX_RESET,		/* STREAM/SEQPACKET connected to another process by name:
+					   comes back reset by the peer */
+	CKPT_UNIX_STATE_MAX,
+};
+
+struct ckpt_unix_name {			/* after ckpt_fd_unix unless state is PAIR */
+	uint32_t len;			/* bytes of name used; an abstract name starts with 0 */
+	uint32_t mode;			/* S_IFSOCK | permissions of a path's socket file, or 0 */
+	uint32_t backlog;		/* LISTEN: listen() backlog */
+	uint32_t pending;		/* LISTEN: connections waiting to be accepted (lost) */
+	char name[108];			/* sun_path; a path is absolute, without a 0 inside len */
+	uint32_t pad;
 };
 
 struct ckpt_fd_eventfd {
@@ -343,6 +361,25 @@ struct ckpt_fd_file {			/* MEMFD, DELETED: first entry of each file */
 	uint64_t size;
 	uint32_t seals;			/* F_GET_SEALS (memfd) */
 	uint32_t nr_extents;		/* struct ckpt_fd_extent + bytes follow, ascending */
+};
+
+/*
+ * File locks (REG, every entry that is not a duplicate): data_len /
+ * sizeof(struct ckpt_fd_lock) of them, as /proc/self/fdinfo showed them
+ * for this open file. POSIX locks belong to the process, OFD locks and
+ * flock() to the open file.
+ */
+enum ckpt_lock_kind {
+	CKPT_LOCK_POSIX = 1,		/* fcntl F_SETLK */
+	CKPT_LOCK_OFD,			/* fcntl F_OFD_SETLK */
+	CKPT_LOCK_FLOCK,		/* flock(); start 0, end -1 */
+	CKPT_LOCK_MAX,
+};
+
+struct ckpt_fd_lock {
+	uint32_t kind;			/* CKPT_LOCK_* */
+	uint32_t write;			/* 1: F_WRLCK / LOCK_EX, 0: F_RDLCK / LOCK_SH */
+	int64_t start, end;		/* bytes start..end included; end -1: to the end of file */
 };
 
 /*

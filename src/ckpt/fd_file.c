@@ -9,8 +9,14 @@
  * shared mapping of it covers are not stored twice: the mapping's pages are
  * in the image already, and restore gives the fd and the mapping one memfd.
  * Only the first entry of each file carries the contents.
+ *
+ * Regular files opened by path keep the file locks held through them:
+ * the "lock:" lines of /proc/self/fdinfo/N list the POSIX locks that this
+ * process took through that open file, and the OFD locks and flock()s of
+ * the open file itself (leases and delegations are not kept).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,4 +159,69 @@ int ckpt_save_file(struct ckpt_capture *c, struct ckpt_fd *f)
 	ret = store_contents(c, f, hdr, rfd);
 	close(rfd);
 	return ret;
+}
+
+static int lock_kind(const char *word)
+{
+	if (!strcmp(word, "POSIX"))
+		return CKPT_LOCK_POSIX;
+	if (!strcmp(word, "OFDLCK"))
+		return CKPT_LOCK_OFD;
+	if (!strcmp(word, "FLOCK"))
+		return CKPT_LOCK_FLOCK;
+	return 0;
+}
+
+/* One "lock:" line: "1: POSIX  ADVISORY  WRITE 1234 fe:00:5678 5 EOF". */
+static int parse_lock(const char *line, struct ckpt_fd_lock *l)
+{
+	char kind[16], type[16], end[32];
+	long long start;
+
+	if (sscanf(line, "%*d: %15s %*s %15s %*d %*s %lld %31s", kind, type, &start, end) != 4)
+		return -1;
+	l->kind = lock_kind(kind);
+	if (!l->kind)
+		return 1;	/* a lease or delegation: not kept */
+	if (strcmp(type, "READ") && strcmp(type, "WRITE"))
+		return -1;
+	l->write = !strcmp(type, "WRITE");
+	l->start = start;
+	l->end = strcmp(end, "EOF") ? strtoll(end, NULL, 10) : -1;
+	if (l->start < 0 || (l->end != -1 && l->end < l->start))
+		return -1;
+	return 0;
+}
+
+int ckpt_save_locks(struct ckpt_capture *c, struct ckpt_fd *f)
+{
+	const char *info;
+
+	if (f->flags & O_PATH)
+		return 0;
+	info = ckpt_fdinfo(c, f);
+	if (!info)
+		return -EIO;
+	for (const char *line = info; *line; line = strchr(line, '\n'), line += !!line) {
+		struct ckpt_fd_lock l = { 0 }, *out;
+		int ret;
+
+		if (!line || !*line)
+			break;
+		if (strncmp(line, "lock:", 5))
+			continue;
+		ret = parse_lock(line + 5, &l);
+		if (ret > 0)
+			continue;
+		if (ret < 0) {
+			ckpt_fail(c, "fd %d: cannot parse the lock of %s in its fdinfo", f->fd,
+				  c->strings + f->path_str);
+			return -EINVAL;
+		}
+		out = ckpt_fd_data(c, f, sizeof(*out));
+		if (!out)
+			return -ENOSPC;
+		*out = l;
+	}
+	return 0;
 }

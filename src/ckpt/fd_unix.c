@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unnamed AF_UNIX sockets (socketpair): stream, datagram and seqpacket.
+ * AF_UNIX sockets: stream, datagram and seqpacket.
  * sock_diag (NETLINK_SOCK_DIAG) names each socket's peer, its shutdown
  * state and whether it is bound. The queued messages are read with
  * MSG_PEEK from offset 0 on (SO_PEEK_OFF), which leaves the queue as it
@@ -8,9 +8,14 @@
  * recreates the pair and sends each end's messages to it from the other.
  *
  * A socket whose unnamed peer is outside the process is restored alone
- * (CKPT_FDX_PEER_GONE), as if that peer had closed. Named (bound) and
- * listening sockets, sockets connected to one, sockets with descriptors in
- * flight and other address families are refused.
+ * (CKPT_FDX_PEER_GONE), as if that peer had closed. Sockets bound to a path
+ * or an abstract name are saved with that name (CKPT_UNIX_LISTEN with the
+ * backlog, CKPT_UNIX_BOUND with a datagram socket's queue); a connected
+ * stream or seqpacket socket whose live peer is in another process and one
+ * of whose ends is named (a client of a server, a server's accepted
+ * connection) is saved as CKPT_UNIX_RESET. Sockets with descriptors in
+ * flight, unnamed unconnected sockets, bound connected datagram sockets and
+ * other address families are refused.
  */
 #include <errno.h>
 #include <linux/inet_diag.h>
@@ -22,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "fds.h"
@@ -31,6 +38,10 @@ struct unix_info {
 	uint32_t peer;
 	int named;
 	uint32_t shutdown;
+	uint32_t name_len;
+	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint32_t rqueue, wqueue;
+	uint64_t vfs_ino;
 };
 
 static const char *path_of(struct ckpt_capture *c, const struct ckpt_fd *f)
@@ -47,8 +58,25 @@ static void parse_attrs(const struct unix_diag_msg *m, size_t len, struct unix_i
 		const void *v = a + 1;
 		size_t step = NLA_ALIGN(a->nla_len);
 
-		if (a->nla_type == UNIX_DIAG_NAME)
+		if (a->nla_type == UNIX_DIAG_NAME) {
 			u->named = a->nla_len > NLA_HDRLEN;
+			u->name_len = a->nla_len - NLA_HDRLEN;
+			if (u->name_len > sizeof(u->name))
+				u->name_len = sizeof(u->name);
+			memcpy(u->name, v, u->name_len);
+			/* a path's length counts its terminating 0 */
+			if (u->name_len && u->name[0])
+				u->name_len = strnlen(u->name, u->name_len);
+		} else if (a->nla_type == UNIX_DIAG_RQLEN &&
+			   a->nla_len >= NLA_HDRLEN + sizeof(struct unix_diag_rqlen)) {
+			const struct unix_diag_rqlen *q = v;
+
+			u->rqueue = q->udiag_rqueue;
+			u->wqueue = q->udiag_wqueue;
+		} else if (a->nla_type == UNIX_DIAG_VFS &&
+			   a->nla_len >= NLA_HDRLEN + sizeof(struct unix_diag_vfs)) {
+			u->vfs_ino = ((const struct unix_diag_vfs *)v)->udiag_vfs_ino;
+		}
 		else if (a->nla_type == UNIX_DIAG_PEER && a->nla_len >= NLA_HDRLEN + 4)
 			memcpy(&u->peer, v, 4);
 		else if (a->nla_type == UNIX_DIAG_SHUTDOWN && a->nla_len >= NLA_HDRLEN + 1)
@@ -70,7 +98,8 @@ static int unix_diag(uint64_t ino, struct unix_info *u)
 		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
 		.req = { .sdiag_family = AF_UNIX, .udiag_states = -1, .udiag_ino = ino,
-			 .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER,
+			 .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN |
+				       UDIAG_SHOW_VFS,
 			 .udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } },
 	};
 	union {
@@ -236,13 +265,24 @@ static int check_socket(struct ckpt_capture *c, struct ckpt_fd *f, struct unix_i
 			  path_of(c, f), strerror(-ret));
 		return ret;
 	}
-	if (info->named || info->state == TCP_LISTEN) {
-		ckpt_fail(c, "fd %d: %s is a %s unix socket; only unnamed pairs are supported yet",
-			  f->fd, path_of(c, f), info->named ? "bound" : "listening");
+	if (info->state == TCP_LISTEN && !info->named) {
+		ckpt_fail(c, "fd %d: %s is a listening unix socket without a name", f->fd,
+			  path_of(c, f));
+		return -ENOTSUP;
+	}
+	if (info->named && info->name[0] != '/' &&
+	    (info->name[0] || info->name_len < 1)) {
+		ckpt_fail(c, "fd %d: %s is a unix socket bound to the relative path %.*s, "
+			  "not supported", f->fd, path_of(c, f), (int)info->name_len, info->name);
+		return -ENOTSUP;
+	}
+	if (info->named && info->peer && *type == SOCK_DGRAM) {
+		ckpt_fail(c, "fd %d: %s is a bound and connected unix datagram socket, "
+			  "not supported yet", f->fd, path_of(c, f));
 		return -ENOTSUP;
 	}
 	/* a connected socket whose peer was closed has no peer inode any more */
-	if (!info->peer && info->state != TCP_ESTABLISHED) {
+	if (!info->named && !info->peer && info->state != TCP_ESTABLISHED) {
 		ckpt_fail(c, "fd %d: %s is an unconnected unix socket, not supported yet", f->fd,
 			  path_of(c, f));
 		return -ENOTSUP;
@@ -277,10 +317,51 @@ static struct ckpt_fd *find_peer(struct ckpt_capture *c, uint64_t ino)
 	return NULL;
 }
 
+static void set_name(struct ckpt_unix_name *n, const struct unix_info *info)
+{
+	struct stat st;
+
+	n->len = info->name_len;
+	memcpy(n->name, info->name, info->name_len);
+	/* the socket file's permissions, if the path still names this socket */
+	if (info->name[0] && info->name_len < sizeof(n->name)) {
+		char path[sizeof(n->name) + 1];
+
+		memcpy(path, info->name, info->name_len);
+		path[info->name_len] = 0;
+		if (!stat(path, &st) && S_ISSOCK(st.st_mode) && st.st_ino == info->vfs_ino)
+			n->mode = S_IFSOCK | (st.st_mode & 07777);
+	}
+}
+
+/* The name's state, or CKPT_UNIX_PAIR (the pair logic below) */
+static uint32_t named_state(struct ckpt_capture *c, struct unix_info *info,
+			    struct unix_info *peer, int32_t type)
+{
+	if (info->state == TCP_LISTEN)
+		return CKPT_UNIX_LISTEN;
+	if (info->named && !info->peer && info->state != TCP_ESTABLISHED)
+		return CKPT_UNIX_BOUND;
+	/* connected, the live peer outside the process, one end named */
+	if (type != SOCK_DGRAM && info->peer && !find_peer(c, info->peer) &&
+	    !unix_diag(info->peer, peer) && (info->named || peer->named)) {
+		if (!info->named) {
+			/* the name to show is the server's */
+			memcpy(info->name, peer->name, peer->name_len);
+			info->name_len = peer->name_len;
+			info->vfs_ino = peer->vfs_ino;
+		}
+		return CKPT_UNIX_RESET;
+	}
+	return CKPT_UNIX_PAIR;
+}
+
 int ckpt_save_unix(struct ckpt_capture *c, struct ckpt_fd *f)
 {
 	struct unix_info info, peer;
 	struct ckpt_fd_unix *u;
+	struct ckpt_unix_name *n = NULL;
+	uint32_t state;
 	int32_t type, passcred;
 	int ret;
 
@@ -289,7 +370,8 @@ int ckpt_save_unix(struct ckpt_capture *c, struct ckpt_fd *f)
 		ret = in_flight(c, f);
 	if (ret)
 		return ret;
-	if (!info.peer || !find_peer(c, info.peer)) {
+	state = named_state(c, &info, &peer, type);
+	if (state == CKPT_UNIX_PAIR && (!info.peer || !find_peer(c, info.peer))) {
 		if (info.peer && !unix_diag(info.peer, &peer) && peer.named) {
 			ckpt_fail(c, "fd %d: %s is connected to a named unix socket, not supported yet",
 				  f->fd, path_of(c, f));
@@ -297,10 +379,19 @@ int ckpt_save_unix(struct ckpt_capture *c, struct ckpt_fd *f)
 		}
 		f->xflags |= CKPT_FDX_PEER_GONE;
 	}
-	u = ckpt_fd_data(c, f, sizeof(*u));
+	u = ckpt_fd_data(c, f, sizeof(*u) + (state != CKPT_UNIX_PAIR ? sizeof(*n) : 0));
 	if (!u)
 		return -ENOSPC;
-	u->peer_ino = f->xflags & CKPT_FDX_PEER_GONE ? 0 : info.peer;
+	u->state = state;
+	if (state != CKPT_UNIX_PAIR) {
+		n = (struct ckpt_unix_name *)(u + 1);
+		set_name(n, &info);
+		if (state == CKPT_UNIX_LISTEN) {
+			n->backlog = info.wqueue > INT32_MAX ? INT32_MAX : info.wqueue;
+			n->pending = info.rqueue;
+		}
+	}
+	u->peer_ino = state != CKPT_UNIX_PAIR || (f->xflags & CKPT_FDX_PEER_GONE) ? 0 : info.peer;
 	u->type = type;
 	u->shutdown = info.shutdown & (CKPT_UNIX_SHUT_RD | CKPT_UNIX_SHUT_WR);
 	if (getopt_int(f->fd, SO_SNDBUF, &u->sndbuf) || getopt_int(f->fd, SO_RCVBUF, &u->rcvbuf) ||
@@ -310,5 +401,8 @@ int ckpt_save_unix(struct ckpt_capture *c, struct ckpt_fd *f)
 		return -errno;
 	}
 	u->passcred = !!passcred;
+	if (state == CKPT_UNIX_LISTEN || state == CKPT_UNIX_RESET ||
+	    (state == CKPT_UNIX_BOUND && type != SOCK_DGRAM))
+		return 0;
 	return peek_queue(c, f, u);
 }

@@ -53,6 +53,7 @@ static int (*const save_kind[CKPT_FD_MAX])(struct ckpt_capture *, struct ckpt_fd
 	[CKPT_FD_SIGNALFD] = ckpt_save_signalfd,
 	[CKPT_FD_EPOLL] = ckpt_save_epoll,
 	[CKPT_FD_INOTIFY] = ckpt_save_inotify,
+	[CKPT_FD_REG] = ckpt_save_locks,
 	[CKPT_FD_MEMFD] = ckpt_save_file,
 	[CKPT_FD_DELETED] = ckpt_save_file,
 	[CKPT_FD_INET] = ckpt_save_inet,

@@ -36,6 +36,7 @@ int ckpt_save_signalfd(struct ckpt_capture *c, struct ckpt_fd *f);	/* fd_signalf
 int ckpt_save_epoll(struct ckpt_capture *c, struct ckpt_fd *f);		/* fd_epoll.c */
 int ckpt_save_inotify(struct ckpt_capture *c, struct ckpt_fd *f);	/* fd_inotify.c */
 int ckpt_save_file(struct ckpt_capture *c, struct ckpt_fd *f);		/* fd_file.c */
+int ckpt_save_locks(struct ckpt_capture *c, struct ckpt_fd *f);		/* fd_file.c: REG */
 int ckpt_save_inet(struct ckpt_capture *c, struct ckpt_fd *f);		/* fd_inet.c */
 
 #endif

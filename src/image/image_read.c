@@ -376,17 +376,56 @@ static int check_fd_pipe(const struct ckpt_image *img, uint32_t i, const void *d
 	       p->queued > p->capacity ? -1 : 0;
 }
 
+/* A named unix socket's name and state (not PAIR); its records are checked by the caller. */
+static int check_unix_name(const struct ckpt_fd *f, const struct ckpt_fd_unix *u,
+			   const struct ckpt_unix_name *n)
+{
+	int stream = u->type != SOCK_DGRAM;
+
+	if (u->peer_ino || (f->xflags & CKPT_FDX_PEER_GONE) || u->state >= CKPT_UNIX_STATE_MAX ||
+	    !n->len || n->len > sizeof(n->name) || n->pad ||
+	    (n->mode && ((n->mode & S_IFMT) != S_IFSOCK || (n->mode & ~(S_IFMT | 07777)))))
+		return -1;
+	/* a path: absolute, no 0 inside, room for the terminating 0 */
+	if (n->name[0] && (n->name[0] != '/' || n->len >= sizeof(n->name) ||
+			   memchr(n->name, 0, n->len)))
+		return -1;
+	if (!n->name[0] && n->mode)
+		return -1;
+	switch (u->state) {
+	case CKPT_UNIX_LISTEN:
+		return stream && !u->nr_msgs && n->backlog <= INT32_MAX ? 0 : -1;
+	case CKPT_UNIX_BOUND:
+		return (stream && u->nr_msgs) || n->backlog || n->pending ? -1 : 0;
+	case CKPT_UNIX_RESET:
+		return stream && !u->nr_msgs && !n->backlog && !n->pending ? 0 : -1;
+	default:
+		return -1;
+	}
+}
+
 static int check_fd_unix(const struct ckpt_image *img, uint32_t i, const void *d)
 {
 	const struct ckpt_fd *f = &img->fds[i];
 	const struct ckpt_fd_unix *u = d, *pu;
 	const struct ckpt_fd *peer = NULL;
+	size_t head = sizeof(*u);
 
 	if (f->data_len < sizeof(*u) ||
 	    (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET) ||
 	    u->shutdown & ~(CKPT_UNIX_SHUT_RD | CKPT_UNIX_SHUT_WR) ||
-	    check_records((const char *)(u + 1), f->data_len - sizeof(*u), u->nr_msgs, u->queued))
+	    u->state >= CKPT_UNIX_STATE_MAX)
 		return -1;
+	if (u->state != CKPT_UNIX_PAIR) {
+		head += sizeof(struct ckpt_unix_name);
+		if (f->data_len < head ||
+		    check_unix_name(f, u, (const struct ckpt_unix_name *)(u + 1)))
+			return -1;
+	}
+	if (check_records((const char *)u + head, f->data_len - head, u->nr_msgs, u->queued))
+		return -1;
+	if (u->state != CKPT_UNIX_PAIR)
+		return 0;
 	if (f->xflags & CKPT_FDX_PEER_GONE)
 		return u->peer_ino ? -1 : 0;
 	for (uint32_t j = 0; j < img->nr_fds; j++) {
@@ -399,8 +438,8 @@ static int check_fd_unix(const struct ckpt_image *img, uint32_t i, const void *d
 	if (!peer || peer->data_len < sizeof(*pu) || peer->data_off % 8)
 		return -1;
 	pu = ckpt_image_fd_data(img, peer);
-	return pu->peer_ino == f->ino && pu->type == u->type && !(peer->xflags & CKPT_FDX_PEER_GONE)
-	       ? 0 : -1;
+	return pu->peer_ino == f->ino && pu->type == u->type && pu->state == CKPT_UNIX_PAIR &&
+	       !(peer->xflags & CKPT_FDX_PEER_GONE) ? 0 : -1;
 }
 
 static int check_fd_timerfd(const struct ckpt_fd *f, const struct ckpt_fd_timerfd *t)
@@ -490,6 +529,29 @@ static int check_fd_file(const struct ckpt_image *img, uint32_t i, const void *d
 	return left ? -1 : 0;
 }
 
+static int check_fd_locks(const struct ckpt_fd *f, const struct ckpt_fd_lock *l)
+{
+	if (!f->data_len)
+		return 0;
+	if ((f->xflags & CKPT_FDX_DUP) || (f->flags & O_PATH) || f->data_len % sizeof(*l))
+		return -1;
+	for (uint64_t k = 0; k < f->data_len / sizeof(*l); k++) {
+		if (!l[k].kind || l[k].kind >= CKPT_LOCK_MAX || l[k].write > 1 || l[k].start < 0 ||
+		    (l[k].end != -1 && (l[k].end < l[k].start || l[k].end == INT64_MAX)))
+			return -1;
+		if (l[k].kind == CKPT_LOCK_FLOCK && (l[k].start || l[k].end != -1))
+			return -1;
+		if (l[k].kind == CKPT_LOCK_POSIX || l[k].kind == CKPT_LOCK_OFD) {
+			/* the lock needs the access it locks for */
+			int acc = f->flags & O_ACCMODE;
+
+			if (acc != O_RDWR && acc != (l[k].write ? O_WRONLY : O_RDONLY))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static int check_inet_addr(const struct ckpt_fd_inet *in, const struct ckpt_inet_addr *a)
 {
 	if (a->pad || (in->family == AF_INET && a->scope_id))
@@ -573,6 +635,8 @@ static int check_fd_data(const struct ckpt_image *img, uint32_t i)
 		return check_fd_file(img, i, d);
 	case CKPT_FD_INET:
 		return check_fd_inet(f, d);
+	case CKPT_FD_REG:
+		return check_fd_locks(f, d);
 	default:
 		return f->data_len ? -1 : 0;
 	}

@@ -8,12 +8,18 @@
  * that is gone, with its old mode. The saved contents are written into it.
  * Every entry then opens it again through /proc/self/fd, with its own
  * access mode and offset.
+ *
+ * File locks of regular files are taken again once every fd is back (a
+ * close of any fd of a file drops the process's POSIX locks on it), through
+ * the fd they were held by, without waiting: a lock that another process
+ * holds now fails the restore (CKPT_EXIT_FILES) naming the file and range.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -169,4 +175,74 @@ int rst_open_file(struct rst_fds *s, const struct ckpt_fd *f)
 				   (long long)f->pos, strerror(errno));
 	}
 	return fd;
+}
+
+static const char *const lock_names[CKPT_LOCK_MAX] = {
+	[CKPT_LOCK_POSIX] = "POSIX", [CKPT_LOCK_OFD] = "OFD", [CKPT_LOCK_FLOCK] = "flock",
+};
+
+static int take_lock(int fd, const struct ckpt_fd_lock *l)
+{
+	struct flock fl = {
+		.l_type = l->write ? F_WRLCK : F_RDLCK,
+		.l_whence = SEEK_SET,
+		.l_start = l->start,
+		.l_len = l->end == -1 ? 0 : l->end - l->start + 1,
+	};
+
+	if (l->kind == CKPT_LOCK_FLOCK)
+		return flock(fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+	return fcntl(fd, l->kind == CKPT_LOCK_OFD ? F_OFD_SETLK : F_SETLK, &fl);
+}
+
+/* Is the file also mapped through a helper fd that stage 2 closes (dropping POSIX locks)? */
+static int mapped_by_helper(const struct rst_ctx *x, const struct ckpt_fd *f)
+{
+	for (uint32_t i = 0; i < x->img->nr_regions; i++) {
+		const struct ckpt_region *r = &x->img->regions[i];
+
+		if (x->region_fd && x->region_fd[i] >= 0 && r->dev == f->dev && r->ino == f->ino)
+			return 1;
+	}
+	return 0;
+}
+
+int rst_file_locks(struct rst_fds *s)
+{
+	const struct ckpt_image *img = s->x->img;
+
+	for (uint32_t i = 0; i < img->nr_fds; i++) {
+		const struct ckpt_fd *f = &img->fds[i];
+		const struct ckpt_fd_lock *l = rst_fd_data(s, f);
+		uint64_t nr = f->data_len / sizeof(*l);
+		int warned = 0;
+
+		if (f->kind != CKPT_FD_REG || (f->xflags & CKPT_FDX_DUP))
+			continue;
+		for (uint64_t k = 0; k < nr; k++) {
+			const char *path = ckpt_image_str(img, f->path_str);
+			char range[64];
+
+			if (l[k].end == -1)
+				snprintf(range, sizeof(range), "%lld to the end", (long long)l[k].start);
+			else
+				snprintf(range, sizeof(range), "%lld-%lld", (long long)l[k].start,
+					 (long long)l[k].end);
+			if (take_lock(f->fd, &l[k])) {
+				int busy = errno == EAGAIN || errno == EACCES || errno == EWOULDBLOCK;
+
+				return rst_fd_fail(s, busy ? CKPT_EXIT_FILES : CKPT_EXIT_FAIL,
+						   "fd %d: %s %s lock on %s (bytes %s) %s: %s", f->fd,
+						   lock_names[l[k].kind], l[k].write ? "write" : "read",
+						   path, range, busy ? "is held by another process now"
+						   : "cannot be taken again", strerror(errno));
+			}
+			if (l[k].kind == CKPT_LOCK_POSIX && !warned && mapped_by_helper(s->x, f)) {
+				pr_warn("fd %d: %s is also mapped: its POSIX locks are lost when the "
+					"restorer closes its mapping's descriptor", f->fd, path);
+				warned = 1;
+			}
+		}
+	}
+	return 0;
 }

@@ -232,6 +232,9 @@ int rst_restore_fds(struct rst_ctx *x)
 	for (int i = 0; i < 3; i++)
 		if (s.saved_stdio[i] >= 0)
 			close(s.saved_stdio[i]);
+	/* last: closing any fd of a file drops the process's POSIX locks on it */
+	if (!ret)
+		ret = -rst_file_locks(&s);
 	free(s.objs);
 	return ret;
 }

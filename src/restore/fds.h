@@ -44,6 +44,8 @@ int rst_open_signalfd(struct rst_fds *s, const struct ckpt_fd *f);	/* fd_signalf
 int rst_open_epoll(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_epoll.c */
 int rst_open_inotify(struct rst_fds *s, const struct ckpt_fd *f);	/* fd_inotify.c */
 int rst_open_file(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_file.c */
+/* fd_file.c: takes the file locks of REG entries again, once every fd is back; 0 or -CKPT_EXIT_* */
+int rst_file_locks(struct rst_fds *s);
 int rst_open_tty(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_tty.c */
 int rst_open_inet(struct rst_fds *s, const struct ckpt_fd *f);		/* fd_inet.c */
 

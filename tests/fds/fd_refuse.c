@@ -4,7 +4,7 @@
  * program must go on unharmed.
  *   nested-epoll   epoll 11 watches epoll 10
  *   pty-master     10 is a pty master, not the controlling terminal
- *   named-socket   10 is a listening unix socket bound to DIR/sock
+ *   named-socket   10 is a listening unix socket bound to DIR/sock (saved now)
  *   inet-socket    10 is a raw IPv4 socket (TCP and UDP are saved: tests/server)
  *   packet-pipe    10/11 a pipe whose write end 11 is in packet mode (O_DIRECT)
  *   pidfd          10 is a pidfd

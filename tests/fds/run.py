@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 import traceback
 
@@ -356,6 +357,30 @@ def pty_slave(ctx):
     return [name]
 
 
+def lock_taken_meanwhile(ctx):
+    """DIR; a thread here takes DIR/flock (LOCK_EX) as soon as the original, which holds it,
+    is gone: the restore must fail"""
+    path = os.path.join(ctx.tmp, 'flock')
+    open(path, 'w').close()
+    fd = os.open(path, os.O_RDONLY)
+    ctx.keep(fd)
+
+    def grab():
+        seen = False
+        end = time.monotonic() + TIMEOUT
+        while time.monotonic() < end:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if seen:
+                    return
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError:
+                seen = True
+            time.sleep(0.002)
+    threading.Thread(target=grab, daemon=True).start()
+    return [ctx.tmp]
+
+
 def bad(name, prog, args, patch, rx, setup=None):
     return Case('bad-image-' + name, prog, args, variants=('bad-image',), setup=setup,
                 patch=(patch, rx))
@@ -383,6 +408,10 @@ CASES = [
     Case('memfd', 'fd_memfd'),
     Case('deleted', 'fd_deleted', setup=tmpdir),
     Case('dup-and-simple', 'fd_misc', setup=tmpdir, stdout='via fd 7'),
+    Case('locks', 'fd_locks', setup=tmpdir),
+    Case('locks-taken-meanwhile', 'fd_locks', setup=lock_taken_meanwhile, variants=('kill',),
+         restore_fail=(10, r'fd 12: flock write lock on \S+/flock \(bytes 0 to the end\) is held '
+                           r'by another process now')),
     Case('tty', 'fd_tty', setup=pty_slave, tty=True),
     Case('tty-no-terminal', 'fd_tty', setup=pty_slave, variants=('kill',),
          restore_fail=(EXIT_ENV, r'fd 5 was the controlling terminal /dev/pts/\d+; .* not a terminal')),
@@ -390,8 +419,8 @@ CASES = [
          refuse=r'fd 11: epoll watches epoll fd 10'),
     Case('refuse-pty-master', 'fd_refuse', ['pty-master'], variants=('refused',),
          refuse=r'fd 10: /dev/(pts/)?ptmx is a terminal but not the controlling terminal'),
-    Case('refuse-named-socket', 'fd_refuse', ['named-socket'], variants=('refused',),
-         setup=tmpdir, refuse=r'fd 10: socket:\[\d+\] is a bound unix socket'),
+    # a listening unix socket bound to a path is saved now (tests/server: server_unix)
+    Case('unix-listen-path', 'fd_refuse', ['named-socket'], setup=tmpdir),
     Case('refuse-inet-socket', 'fd_refuse', ['inet-socket'], variants=('refused',),
          refuse=r'fd 10: socket:\[\d+\] is a raw IPv4 socket'),
     Case('refuse-packet-pipe', 'fd_refuse', ['packet-pipe'], variants=('refused',),
@@ -419,6 +448,10 @@ CASES = [
     bad('epoll-target', 'fd_epoll', [], ['data', '10', '8', '4', '99'], r'fd 10: bad epoll state'),
     bad('inotify-wd', 'fd_inotify', [], ['data', '10', '8', '4', '0'], r'fd 10: bad inotify state',
         setup=inotify_dir),
+    bad('lock-kind', 'fd_locks', [], ['data', '10', '0', '4', '7'], r'fd 10: bad file state',
+        setup=tmpdir),
+    bad('lock-range', 'fd_locks', [], ['data', '10', '16', '8', '3'], r'fd 10: bad file state',
+        setup=tmpdir),
     bad('memfd-extent', 'fd_memfd', [], ['data', '10', '24', '8', str(1 << 40)],
         r'fd 10: bad memfd state'),
 ]
