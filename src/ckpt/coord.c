@@ -62,9 +62,11 @@ void ckpt_trigger_handler(int sig, siginfo_t *si, void *uc)
 	errno = saved_errno;
 }
 
+/* A fork()ed child is a process of its own: no writer, no parent image, a coordinator of its own. */
 static void restart_in_child(void)
 {
 	coord_tid = 0;
+	ckpt_checkpoint_restarted();
 	ckpt_start_coordinator();
 }
 

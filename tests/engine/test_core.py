@@ -120,3 +120,21 @@ def private_dir(ctx):
     ctx.check(mode == 0o700, 'created CKPT_DIR has mode %o, want 700' % mode)
     ctx.check(os.stat(img).st_mode & 0o777 == 0o600, 'image mode is not 600')
     orig.wait_tick(last_tick(orig.lines()) + 1, ctx.left(5))
+
+
+@case('core-forked-child')
+def forked_child(ctx):
+    """a child made by fork() without exec is checkpointed and restored on its own"""
+    orig = ctx.start(['python3', os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              'eng_forked.py'), 'ticks=40'], wait_ready=False)
+    orig.wait_line('ready', ctx.left(10))
+    child = int([l for l in orig.lines() if l.startswith('child ')][0].split()[1])
+    orig.wait_tick(5, ctx.left(10))
+    t0 = last_tick(orig.lines())
+    img = ctx.checkpoint(child)
+    os.kill(child, 9)
+    orig.wait(ctx.left(10))
+    last = last_tick(orig.lines())
+    from harness import wait_gone
+    wait_gone(child, ctx.left(5))
+    finish_restored(ctx, ctx.restore(img), t0, last)
