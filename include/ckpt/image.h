@@ -198,6 +198,7 @@ struct ckpt_run {
 	uint64_t data_off;		/* file offset; page aligned unless compressed */
 	uint64_t hash;			/* XXH3-64 of the run's pages (uncompressed) */
 	uint64_t stored_len;		/* bytes in the file: npages * page size, or compressed */
+	uint64_t stored_hash;		/* compressed runs: XXH3-64 of the stored bytes, else 0 */
 	uint32_t flags;			/* CKPT_RUN_* */
 	uint32_t pad;
 };

@@ -27,7 +27,7 @@
 #define MAX_WORKERS	64
 
 struct zresult {
-	uint64_t off, len, hash;
+	uint64_t off, len, hash, stored_hash;
 	int32_t worker;
 	int32_t pad;
 };
@@ -79,6 +79,7 @@ static void worker(int id, int fd, const struct ckpt_run *runs, const void *cons
 		res[i].off = off;
 		res[i].len = clen;
 		res[i].hash = ckpt_hash(srcs[i], len);
+		res[i].stored_hash = ckpt_hash(out, clen);
 		off += clen;
 	}
 	_exit(0);
@@ -158,6 +159,7 @@ int ckpt_compress_runs(struct ckpt_writer *w, int dir_fd, struct ckpt_run *runs,
 			runs[r].data_off = base + res[r].off;
 			runs[r].stored_len = res[r].len;
 			runs[r].hash = res[r].hash;
+			runs[r].stored_hash = res[r].stored_hash;
 			runs[r].flags = CKPT_RUN_ZSTD;
 		}
 	}

@@ -126,7 +126,7 @@ static int flush_run(struct write_ctx *x, const char *src, uint64_t vaddr, uint6
 		if (!where)
 			return -ENOMEM;
 		*where = src;
-		memset(run, 0, sizeof(*run));
+		memset(run, 0, sizeof(*run));	/* stored_hash, pad: 0 until compressed */
 		run->npages = n;
 		run->vaddr = vaddr;
 		x->done += n * CKPT_PAGE_SIZE;

@@ -250,6 +250,7 @@ static int check_runs(struct ckpt_image *img, uint64_t data_end, char *err, size
 		    run->flags & ~CKPT_RUN_ZSTD || run->data_off < CKPT_PAGE_SIZE ||
 		    (!zstd && run->data_off & (CKPT_PAGE_SIZE - 1)) ||
 		    (!zstd && run->stored_len != run->npages * CKPT_PAGE_SIZE) ||
+		    (!zstd && run->stored_hash) || run->pad ||
 		    !run->stored_len || run->data_off > data_end ||
 		    run->stored_len > data_end - run->data_off)
 			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "page run %u is out of bounds", i);
@@ -815,6 +816,11 @@ static int read_zstd(const struct ckpt_image *img, const struct ckpt_run *run, v
 	if (read_full(img->fd, packed, run->stored_len, run->data_off)) {
 		ret = ckpt_errmsg(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 			   (unsigned long long)run->vaddr);
+	} else if (ckpt_hash(packed, run->stored_len) != run->stored_hash) {
+		/* also catches changes that would decompress to the same pages */
+		ret = ckpt_errmsg(err, errlen, CKPT_EXIT_CORRUPT,
+				  "compressed pages at %#llx checksum mismatch",
+				  (unsigned long long)run->vaddr);
 	} else {
 		got = ZSTD_decompress(buf, len, packed, run->stored_len);
 		if (ZSTD_isError(got) || got != len)

@@ -59,7 +59,9 @@ int ckpt_writer_pages(struct ckpt_writer *w, const void *addr, uint64_t npages,
 	run->data_off = w->off;
 	run->hash = ckpt_hash(addr, len);
 	run->stored_len = len;
+	run->stored_hash = 0;
 	run->flags = 0;
+	run->pad = 0;
 	ret = write_at(w->fd, addr, len, w->off);
 	if (ret)
 		return ret;

@@ -3,6 +3,7 @@
 incremental chains and ckpt-merge, huge pages, shared memory consistency."""
 import json
 import os
+import struct
 
 from harness import case, check_no_fail, finish_restored, last_tick, run_case
 
@@ -26,6 +27,23 @@ def kill_original(ctx, orig):
     ctx.kill(orig)
     check_no_fail(ctx, orig)
     return last_tick(orig.lines())
+
+
+def largest_zstd_run(data):
+    """(data_off, stored_len) of the largest CKPT_RUN_ZSTD run, from the RUNS section."""
+    sections_off, = struct.unpack_from('<Q', data, 32)
+    nr_sections, = struct.unpack_from('<I', data, 40)
+    best = None
+    for i in range(nr_sections):
+        stype, _, off, size, _ = struct.unpack_from('<IIQQQ', data, sections_off + 32 * i)
+        if stype != 4:  # CKPT_SEC_RUNS
+            continue
+        for r in range(size // 56):  # struct ckpt_run
+            _, _, data_off, _, stored, _, flags = struct.unpack_from('<QQQQQQI', data,
+                                                                     off + 56 * r)
+            if flags & 1 and (best is None or stored > best[1]):
+                best = (data_off, stored)
+    return best
 
 
 def info(ctx, image):
@@ -71,12 +89,22 @@ def compressed(ctx):
     bad = img + '.bad'
     with open(img, 'rb') as f:
         data = bytearray(f.read())
-    data[4096 + 1000] ^= 0x40
+    run = largest_zstd_run(data)
+    ctx.check(run is not None, 'no compressed run in the image')
+    data[run[0] + run[1] // 2] ^= 0x40      # the middle of its zstd frame
     with open(bad, 'wb') as f:
         f.write(data)
     os.chmod(bad, 0o600)
     rc, _, err = ctx.tool([ctx.b.ckpt_restore, bad])
     ctx.check(rc == 8, 'restore of a corrupted compressed image: exit %d, want 8 (%s)' %
+              (rc, err.strip()))
+    # a frame header bit that would still decompress to the same pages (window size)
+    data[run[0] + run[1] // 2] ^= 0x40
+    data[run[0] + 5] ^= 0x08
+    with open(bad, 'wb') as f:
+        f.write(data)
+    rc, _, err = ctx.tool([ctx.b.ckpt_restore, bad])
+    ctx.check(rc == 8, 'restore with a changed zstd frame header: exit %d, want 8 (%s)' %
               (rc, err.strip()))
     finish_restored(ctx, ctx.restore(img), t0, last)
 
