@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -257,6 +259,56 @@ static size_t timerfd_str(const struct ckpt_fd_timerfd *t, char *buf, size_t len
 }
 
 /* One line on the kind-specific state of an fd (inotify paths aside); "" if none. */
+static size_t inet_addr_str(const struct ckpt_fd_inet *s, const struct ckpt_inet_addr *a,
+			    char *buf, size_t len, size_t pos)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(s->family == AF_INET6 ? AF_INET6 : AF_INET, a->addr, host, sizeof(host));
+	return add(buf, len, pos, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a->port);
+}
+
+static size_t inet_str(const struct ckpt_fd_inet *s, char *buf, size_t len, size_t pos)
+{
+	static const char *const states[CKPT_INET_MAX] = {
+		[CKPT_INET_NEW] = "new", [CKPT_INET_BOUND] = "bound",
+		[CKPT_INET_LISTEN] = "listening", [CKPT_INET_CONNECTED] = "connected",
+		[CKPT_INET_RESET] = "connection, restored as reset",
+	};
+
+	pos = add(buf, len, pos, "%s %s ", s->protocol == IPPROTO_TCP ? "tcp" : "udp",
+		  s->state < CKPT_INET_MAX && states[s->state] ? states[s->state] : "?");
+	pos = inet_addr_str(s, &s->local, buf, len, pos);
+	if (s->state == CKPT_INET_CONNECTED || s->state == CKPT_INET_RESET) {
+		pos = add(buf, len, pos, " -> ");
+		pos = inet_addr_str(s, &s->peer, buf, len, pos);
+	}
+	if (s->state == CKPT_INET_LISTEN)
+		pos = add(buf, len, pos, ", backlog %u, %u not accepted", s->backlog, s->pending);
+	return pos;
+}
+
+/* The name of a bound unix socket; an abstract one is shown with a leading '@'. */
+static size_t unix_name_str(const struct ckpt_fd_unix *u, char *buf, size_t len, size_t pos)
+{
+	const struct ckpt_unix_name *n = (const void *)(u + 1);
+	char name[sizeof(n->name) + 1];
+	uint32_t l = n->len < sizeof(n->name) ? n->len : sizeof(n->name);
+
+	memcpy(name, n->name, l);
+	name[l] = 0;
+	if (l && !name[0])
+		name[0] = '@';
+	for (uint32_t i = 1; i < l; i++)
+		if ((unsigned char)name[i] < 0x20)
+			name[i] = '?';
+	pos = add(buf, len, pos, ", %s %s", u->state == CKPT_UNIX_LISTEN ? "listening on" :
+		  "bound to", name);
+	if (u->state == CKPT_UNIX_LISTEN)
+		pos = add(buf, len, pos, ", backlog %u", n->backlog);
+	return pos;
+}
+
 void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *buf, size_t len)
 {
 	const void *d = ckpt_image_fd_data(img, f);
@@ -273,6 +325,8 @@ void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *b
 		const struct ckpt_fd_unix *u = d;
 
 		pos = add(buf, len, pos, "%s", sock_type_name(u->type));
+		if (u->state == CKPT_UNIX_LISTEN || u->state == CKPT_UNIX_BOUND)
+			pos = unix_name_str(u, buf, len, pos);
 		if (u->peer_ino)
 			pos = add(buf, len, pos, ", peer socket:[%llu]",
 				  (unsigned long long)u->peer_ino);
@@ -302,6 +356,8 @@ void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *b
 		for (uint32_t i = 0; i < e->nr; i++)
 			pos = add(buf, len, pos, "%s fd %d events %#x data %#llx", i ? ";" : ":",
 				  t[i].tfd, t[i].events, (unsigned long long)t[i].data);
+	} else if (d && f->kind == CKPT_FD_INET) {
+		pos = inet_str(d, buf, len, pos);
 	} else if (d && f->kind == CKPT_FD_INOTIFY) {
 		pos = add(buf, len, pos, "%u watches", ((const struct ckpt_fd_inotify *)d)->nr);
 	} else if (d && (f->kind == CKPT_FD_MEMFD || f->kind == CKPT_FD_DELETED)) {
