@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt/ctl.h"
 #include "ckpt/exitcodes.h"
-
-#define CKPT_CTL_MAGIC 0x636b7074ull
+#include "signame.h"
 
 static const char usage[] =
 "NAME\n"
@@ -136,22 +136,6 @@ static int runs_libckpt(pid_t pid)
 	return found;
 }
 
-static int signal_number(const char *s)
-{
-	if (!*s)
-		return SIGUSR2;
-	if (!strncmp(s, "SIG", 3))
-		s += 3;
-	if (!strncmp(s, "RTMAX", 5))
-		return SIGRTMAX - atoi(s + 5 + (s[5] == '-'));
-	if (!strncmp(s, "RTMIN", 5))
-		return SIGRTMIN + atoi(s + 5 + (s[5] == '+'));
-	for (int i = 1; i < NSIG; i++)
-		if (sigabbrev_np(i) && !strcmp(sigabbrev_np(i), s))
-			return i;
-	return atoi(s);
-}
-
 static int check_target(pid_t pid, int *sig)
 {
 	char val[256];
@@ -171,7 +155,12 @@ static int check_target(pid_t pid, int *sig)
 			"(start it with ckpt-run)\n", (int)pid);
 		return CKPT_EXIT_NOPROC;
 	}
-	*sig = signal_number(val);
+	*sig = ckpt_signal_parse(val[0] ? val : CKPT_DEFAULT_SIGNAL);
+	if (*sig < 0) {
+		fprintf(stderr, "ckpt-ctl: error: process %d has CKPT_SIGNAL=%s, not a signal\n",
+			(int)pid, val);
+		return CKPT_EXIT_NOPROC;
+	}
 	return CKPT_EXIT_OK;
 }
 
@@ -206,7 +195,7 @@ static pid_t inner_pid(pid_t pid)
 
 static void status_path(pid_t pid, char *out, size_t len)
 {
-	snprintf(out, len, "/tmp/ckpt-%u/%d.status", (unsigned)getuid(), (int)inner_pid(pid));
+	snprintf(out, len, CKPT_RUN_DIR_FMT "/%d.status", (unsigned)getuid(), (int)inner_pid(pid));
 }
 
 /* Running, not a zombie: a zombie still answers kill(pid, 0). */
@@ -250,7 +239,7 @@ static int do_checkpoint(pid_t pid, int timeout, int quiet)
 	if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce))
 		nonce = time(NULL) ^ ((unsigned)getpid() << 16);
 	nonce |= 1;	/* never 0, which means "no request id" */
-	v.sival_ptr = (void *)(uintptr_t)((CKPT_CTL_MAGIC << 32) | nonce);
+	v.sival_ptr = (void *)(uintptr_t)(((uint64_t)CKPT_CTL_MAGIC << 32) | nonce);
 	if (sigqueue(pid, sig, v)) {
 		fprintf(stderr, "ckpt-ctl: error: cannot signal process %d: %s\n", (int)pid,
 			strerror(errno));

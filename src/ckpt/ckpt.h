@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ckpt/ctl.h"
 #include "ckpt/image.h"
 #include "ckpt/plugin.h"
 
@@ -16,7 +17,6 @@
 #define CKPT_MAX_FDS		4096
 #define CKPT_MAX_TIMERS		256
 #define CKPT_MAX_PLUGINS	8
-#define CKPT_CTL_MAGIC		0x636b7074	/* "ckpt": si_value of our requests */
 #define CKPT_CHILD_MAGIC	0x636b7075	/* a forwarded exit of our writer */
 #define CKPT_RESTART_PLUGIN_FAILED 70	/* exit status of a restored process whose plugins failed */
 

@@ -8,33 +8,15 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "ckpt/ctl.h"
 #include "log.h"
+#include "signame.h"
 
 struct ckpt_config ckpt_cfg;
 
 static int parse_signal(const char *s, int def)
 {
-	char *end;
-	long v;
-
-	if (!s || !*s)
-		return def;
-	if (!strncmp(s, "SIG", 3))
-		s += 3;
-	if (!strncmp(s, "RTMAX", 5))
-		return SIGRTMAX - atoi(s + 5 + (s[5] == '-'));
-	if (!strncmp(s, "RTMIN", 5))
-		return SIGRTMIN + atoi(s + 5 + (s[5] == '+'));
-	for (int i = 1; i < NSIG; i++) {
-		const char *abbrev = sigabbrev_np(i);
-
-		if (abbrev && !strcmp(abbrev, s))
-			return i;
-	}
-	v = strtol(s, &end, 10);
-	if (*end || v < 1 || v >= NSIG)
-		return -1;
-	return v;
+	return s && *s ? ckpt_signal_parse(s) : def;
 }
 
 /* The signals libckpt may never take over: they would break the program or the kernel's job control. */
@@ -115,7 +97,7 @@ int ckpt_config_load(struct ckpt_config *cfg)
 	} else if (!getcwd(cfg->dir, sizeof(cfg->dir))) {
 		return -errno;
 	}
-	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/tmp/ckpt-%u", (unsigned)getuid());
+	snprintf(cfg->run_dir, sizeof(cfg->run_dir), CKPT_RUN_DIR_FMT, (unsigned)getuid());
 	program_name(cfg->name, sizeof(cfg->name));
 	return 0;
 }
