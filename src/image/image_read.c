@@ -854,7 +854,8 @@ int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run
 	return CKPT_EXIT_OK;
 }
 
-int ckpt_image_verify_pages(const struct ckpt_image *img, char *err, size_t errlen)
+int ckpt_image_verify_pages(const struct ckpt_image *img, uint32_t skip, char *err,
+			    size_t errlen)
 {
 	size_t cap = 0;
 	void *buf = NULL;
@@ -863,6 +864,8 @@ int ckpt_image_verify_pages(const struct ckpt_image *img, char *err, size_t errl
 	for (uint32_t i = 0; i < img->nr_runs && !ret; i++) {
 		size_t len = img->runs[i].npages * CKPT_PAGE_SIZE;
 
+		if (img->runs[i].flags & skip)
+			continue;
 		if (len > cap) {
 			free(buf);
 			buf = malloc(len);

@@ -62,8 +62,9 @@ const void *ckpt_image_fd_data(const struct ckpt_image *img, const struct ckpt_f
 int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run,
 			void *buf, char *err, size_t errlen);
 
-/* Checks the hash of every page run (reads all page data). */
-int ckpt_image_verify_pages(const struct ckpt_image *img, char *err, size_t errlen);
+/* Checks the hash of every page run but those with a flag in skip (reads their data). */
+int ckpt_image_verify_pages(const struct ckpt_image *img, uint32_t skip, char *err,
+			    size_t errlen);
 
 const char *ckpt_section_name(uint32_t type);
 const char *ckpt_region_kind_name(uint32_t kind);

@@ -137,32 +137,6 @@ static int resolve(struct rst_chain *ch, uint32_t k, uint64_t start, uint64_t en
 	return 0;
 }
 
-/* Checks the runs that are not compressed (those were checked while decompressed). */
-static int verify_plain_runs(const struct ckpt_image *img, char *err, size_t len)
-{
-	size_t cap = 0;
-	void *buf = NULL;
-	int ret = CKPT_EXIT_OK;
-
-	for (uint32_t i = 0; i < img->nr_runs && !ret; i++) {
-		const struct ckpt_run *run = &img->runs[i];
-		size_t bytes = run->npages * CKPT_PAGE_SIZE;
-
-		if (run->flags & CKPT_RUN_ZSTD)
-			continue;
-		if (bytes > cap) {
-			free(buf);
-			cap = bytes;
-			buf = malloc(cap);
-			if (!buf)
-				return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
-		}
-		ret = ckpt_image_read_run(img, run, buf, err, len);
-	}
-	free(buf);
-	return ret;
-}
-
 /* Reads a resolved run's pages (checked by rst_chain_load when verifying). */
 int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *buf, char *err,
 		   size_t len)
@@ -245,7 +219,8 @@ int rst_chain_load(struct ckpt_image *img, const char *path, struct rst_chain *c
 	for (uint32_t k = 0; !ret && k < ch->n; k++)
 		ret = decompress_image(ch, k, err, len);
 	for (uint32_t k = 0; !ret && verify && k < ch->n; k++)
-		ret = verify_plain_runs(ch->imgs[k], err, len);
+		/* compressed runs were checked while decompressed */
+		ret = ckpt_image_verify_pages(ch->imgs[k], CKPT_RUN_ZSTD, err, len);
 	if (ret)
 		return ret;
 	ch->first = calloc(img->nr_regions + 1, sizeof(uint32_t));

@@ -269,7 +269,7 @@ static void test_valid_roundtrip(void **state)
 	assert_memory_equal(buf, pages[0], 2 * CKPT_PAGE_SIZE);
 	assert_int_equal(ckpt_image_read_run(&img, &img.runs[1], buf, err, sizeof(err)), 0);
 	assert_memory_equal(buf, pages[2], CKPT_PAGE_SIZE);
-	assert_int_equal(ckpt_image_verify_pages(&img, err, sizeof(err)), 0);
+	assert_int_equal(ckpt_image_verify_pages(&img, 0, err, sizeof(err)), 0);
 	ckpt_image_close(&img);
 }
 
@@ -411,7 +411,7 @@ static void test_flip_pages(void **state)
 		buf[off] ^= 0x10;
 		assert_int_equal(pwrite(fd, buf + off, 1, off), 1);
 		assert_int_equal(ckpt_image_open(path_of("pages.ckpt"), &img, err, sizeof(err)), 0);
-		assert_int_equal(ckpt_image_verify_pages(&img, err, sizeof(err)), CKPT_EXIT_CORRUPT);
+		assert_int_equal(ckpt_image_verify_pages(&img, 0, err, sizeof(err)), CKPT_EXIT_CORRUPT);
 		ckpt_image_close(&img);
 		buf[off] ^= 0x10;
 		assert_int_equal(pwrite(fd, buf + off, 1, off), 1);

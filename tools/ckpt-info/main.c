@@ -79,7 +79,7 @@ static int usage_error(const char *msg)
 static int report(struct info *in, int json)
 {
 	if (in->verify)
-		in->verify_code = ckpt_image_verify_pages(in->img, in->verify_err,
+		in->verify_code = ckpt_image_verify_pages(in->img, 0, in->verify_err,
 							  sizeof(in->verify_err));
 	if (json)
 		print_json(in, stdout);
