@@ -175,6 +175,7 @@ enum ckpt_region_kind {
 #define CKPT_REGF_DONTDUMP	0x8
 #define CKPT_REGF_WIPEONFORK	0x10
 #define CKPT_REGF_FILE_WRITABLE	0x20	/* shared writable file: contents may change */
+#define CKPT_REGF_DONTFORK	0x40	/* had MADV_DONTFORK */
 
 struct ckpt_region {
 	uint64_t start, end;

@@ -90,8 +90,8 @@ void *ckpt_array_push(struct ckpt_array *a);
 void *ckpt_array_last(struct ckpt_array *a);
 void ckpt_array_free(struct ckpt_array *a);
 
-/* dontfork.c: MADV_DONTFORK memory made forkable around the writer's fork */
-extern volatile int ckpt_dontfork_used;	/* set by the madvise wrapper */
+/* dontfork.c: MADV_DONTFORK and MADV_WIPEONFORK lifted around the writer's fork */
+extern volatile int ckpt_dontfork_used;	/* DONTFORK or WIPEONFORK seen by the madvise wrapper */
 int ckpt_dontfork_lift(struct ckpt_capture *c);
 void ckpt_dontfork_restore(void);
 

@@ -292,8 +292,6 @@ static void read_vma_flags(struct ckpt_capture *c)
 				cur->r.flags |= CKPT_REGF_HUGEPAGE;
 			if (strstr(line, " dd"))
 				cur->r.flags |= CKPT_REGF_DONTDUMP;
-			if (strstr(line, " wf"))
-				cur->r.flags |= CKPT_REGF_WIPEONFORK;
 		}
 	}
 out:

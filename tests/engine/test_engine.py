@@ -207,3 +207,10 @@ def shared_memfd(ctx):
 def attributes(ctx):
     """nice, SCHED_BATCH and CPU affinity per thread; subreaper, no_new_privs, dumpable, personality"""
     run_case(ctx, [prog(ctx, 'eng_attrs'), 'ticks=25'], start_tick=5)
+
+
+@case('engine-wipeonfork-memory')
+def wipeonfork(ctx):
+    """MADV_WIPEONFORK memory: its data is in the image (fork empties it for the writer), and
+    a fork after the restart still gets it empty"""
+    run_case(ctx, [prog(ctx, 'eng_memory'), 'random=1', 'wipe=4', 'ticks=25'])

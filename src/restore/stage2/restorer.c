@@ -24,7 +24,9 @@
 #define MAP_NORESERVE_	0x4000
 #define MREMAP_MAYMOVE_	1
 #define MREMAP_FIXED_	2
+#define MADV_DONTFORK_	10
 #define MADV_HUGEPAGE_	14
+#define MADV_WIPEONFORK_ 18
 
 static void unmap_range(struct rst_args *a, uint64_t start, uint64_t end)
 {
@@ -137,7 +139,8 @@ static void fill_runs(struct rst_args *a, const struct rst_vma *v)
  */
 static int map_from_image(const struct rst_args *a, const struct rst_vma *v)
 {
-	if (!a->map_pages || (v->flags & (CKPT_REGF_SHARED | CKPT_REGF_HUGEPAGE)))
+	if (!a->map_pages ||
+	    (v->flags & (CKPT_REGF_SHARED | CKPT_REGF_HUGEPAGE | CKPT_REGF_WIPEONFORK)))
 		return 0;
 	return v->kind == CKPT_REG_ANON || v->kind == CKPT_REG_FILE;
 }
@@ -185,6 +188,10 @@ static void map_vma(struct rst_args *a, const struct rst_vma *v)
 		rst_die(a, "mapping a region", v->start, ret);
 	if (v->flags & CKPT_REGF_HUGEPAGE)
 		sys3(NR_madvise, v->start, len, MADV_HUGEPAGE_);
+	if (v->flags & CKPT_REGF_DONTFORK)
+		sys3(NR_madvise, v->start, len, MADV_DONTFORK_);
+	if (v->flags & CKPT_REGF_WIPEONFORK)
+		sys3(NR_madvise, v->start, len, MADV_WIPEONFORK_);
 	if (v->kind == CKPT_REG_MEMFD)
 		return;	/* its contents were written into the memfd by stage 1 */
 	if (mapped) {
