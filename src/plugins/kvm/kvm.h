@@ -127,6 +127,9 @@ extern struct kvm_state kvm_st;
 
 /* kvm_vm.c, kvm_vcpu.c: called by the ioctl wrapper, lock held */
 void kvm_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records a setup ioctl for replay at restart; what names the fd in a refusal. */
+void kvm_setup_add(struct kvm_setup *tab, int *nr, unsigned long req, void *arg, size_t len,
+		   int by_ptr, const char *what);
 int kvm_ioctl_sys(struct kvm_sys *s, int fd, unsigned long req, void *arg);
 int kvm_ioctl_vm(struct kvm_vm *vm, int fd, unsigned long req, void *arg);
 int kvm_ioctl_vcpu(struct kvm_vcpu *v, int fd, unsigned long req, void *arg);

@@ -29,19 +29,7 @@ static void vsetup(struct kvm_vcpu *v, unsigned long req, void *arg, size_t len,
 		v->nr_setup--;
 		break;
 	}
-	if (v->nr_setup >= KVM_MAX_SETUP || len > KVM_SETUP_ARG_MAX) {
-		kvm_refuse("vCPU %u: too many setup ioctls", v->id);
-		return;
-	}
-	s = &v->setup[v->nr_setup++];
-	memset(s, 0, sizeof(*s));
-	s->req = req;
-	s->by_ptr = by_ptr;
-	s->len = len;
-	if (by_ptr)
-		memcpy(s->data, arg, len);
-	else
-		s->val = (uint64_t)(uintptr_t)arg;
+	kvm_setup_add(v->setup, &v->nr_setup, req, arg, len, by_ptr, "vCPU");
 }
 
 int kvm_ioctl_vcpu(struct kvm_vcpu *v, int fd, unsigned long req, void *arg)

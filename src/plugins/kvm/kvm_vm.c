@@ -88,8 +88,8 @@ void kvm_fd_forget(int fd)
 	}
 }
 
-static void setup_add(struct kvm_setup *tab, int *nr, unsigned long req, void *arg, size_t len,
-		      int by_ptr, const char *what)
+void kvm_setup_add(struct kvm_setup *tab, int *nr, unsigned long req, void *arg, size_t len,
+		   int by_ptr, const char *what)
 {
 	struct kvm_setup *s;
 
@@ -337,22 +337,22 @@ int kvm_ioctl_vm(struct kvm_vm *vm, int fd, unsigned long req, void *arg)
 	case KVM_SET_BOOT_CPU_ID:
 	case KVM_SET_TSC_KHZ:
 		if (!ret)
-			setup_add(vm->setup, &vm->nr_setup, req, arg, 0, 0, "VM");
+			kvm_setup_add(vm->setup, &vm->nr_setup, req, arg, 0, 0, "VM");
 		return ret;
 	case KVM_SET_IDENTITY_MAP_ADDR:
 		if (!ret)
-			setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(uint64_t), 1, "VM");
+			kvm_setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(uint64_t), 1, "VM");
 		return ret;
 	case KVM_CREATE_IRQCHIP:
 		if (!ret) {
 			vm->irqchip = 1;
-			setup_add(vm->setup, &vm->nr_setup, req, arg, 0, 0, "VM");
+			kvm_setup_add(vm->setup, &vm->nr_setup, req, arg, 0, 0, "VM");
 		}
 		return ret;
 	case KVM_CREATE_PIT2:
 		if (!ret) {
 			vm->pit2 = 1;
-			setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(struct kvm_pit_config),
+			kvm_setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(struct kvm_pit_config),
 				  1, "VM");
 		}
 		return ret;
@@ -366,7 +366,7 @@ int kvm_ioctl_vm(struct kvm_vm *vm, int fd, unsigned long req, void *arg)
 			if (c->cap == KVM_CAP_DIRTY_LOG_RING)
 				kvm_refuse("the dirty ring (KVM_CAP_DIRTY_LOG_RING) is not supported");
 #endif
-			setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(*c), 1, "VM");
+			kvm_setup_add(vm->setup, &vm->nr_setup, req, arg, sizeof(*c), 1, "VM");
 		}
 		return ret;
 	case KVM_SET_GSI_ROUTING:
@@ -419,7 +419,7 @@ int kvm_ioctl_vm(struct kvm_vm *vm, int fd, unsigned long req, void *arg)
 		return ret;
 	case KVM_REINJECT_CONTROL:
 		if (!ret)
-			setup_add(vm->setup, &vm->nr_setup, req, arg,
+			kvm_setup_add(vm->setup, &vm->nr_setup, req, arg,
 				  sizeof(struct kvm_reinject_control), 1, "VM");
 		return ret;
 	default:
