@@ -212,5 +212,6 @@ uint64_t ckpt_mono_ns(void);
 void ckpt_futex_wait(volatile int *addr, int val);
 void ckpt_futex_wake(volatile int *addr);
 ssize_t ckpt_read_file(const char *path, char *buf, size_t len);
+uint64_t ckpt_status_field(const char *status, const char *key, int base);
 
 #endif

@@ -46,12 +46,10 @@ static void requeue(const siginfo_t *info, pid_t tid)
 static uint64_t own_pending(void)
 {
 	char buf[2048];
-	const char *p;
 
 	if (ckpt_read_file("/proc/thread-self/status", buf, sizeof(buf)) <= 0)
 		return 0;
-	p = strstr(buf, "SigPnd:");
-	return p ? strtoull(p + 7, NULL, 16) : 0;
+	return ckpt_status_field(buf, "SigPnd:", 16);
 }
 
 /*

@@ -77,22 +77,15 @@ static uint64_t read_xcr0(void)
 static void capture_signals(struct ckpt_proc *p)
 {
 	char buf[4096];
-	const char *s;
 
 	for (int sig = 1; sig <= CKPT_NR_SIGNALS; sig++)
 		syscall(SYS_rt_sigaction, sig, NULL, &p->sigact[sig - 1], 8);
-	if (ckpt_read_file("/proc/self/status", buf, sizeof(buf)) > 0) {
-		s = strstr(buf, "ShdPnd:");
-		if (s)
-			p->shared_pending = strtoull(s + 7, NULL, 16);
-		s = strstr(buf, "Umask:");
-		if (s)
-			p->umask = strtoul(s + 6, NULL, 8);
-		/* per thread: the leader's, not that of our coordinator thread */
-		s = strstr(buf, "NoNewPrivs:");
-		if (s)
-			p->no_new_privs = strtoul(s + 11, NULL, 10);
-	}
+	if (ckpt_read_file("/proc/self/status", buf, sizeof(buf)) <= 0)
+		return;
+	p->shared_pending = ckpt_status_field(buf, "ShdPnd:", 16);
+	p->umask = ckpt_status_field(buf, "Umask:", 8);
+	/* per thread: the leader's, not that of our coordinator thread */
+	p->no_new_privs = ckpt_status_field(buf, "NoNewPrivs:", 10);
 }
 
 static void capture_itimers(struct ckpt_proc *p)

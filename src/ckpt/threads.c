@@ -62,13 +62,6 @@ struct thread_slot *ckpt_slot_claim(void)
 	return &ckpt_slots[i];
 }
 
-static uint64_t parse_sigmask_line(const char *status, const char *key)
-{
-	const char *p = strstr(status, key);
-
-	return p ? strtoull(p + strlen(key), NULL, 16) : 0;
-}
-
 static void capture_rseq(struct ckpt_thread *t)
 {
 	char *area;
@@ -153,7 +146,7 @@ void ckpt_thread_capture(struct thread_slot *s, void *ucv)
 	}
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", t->tid);
 	if (ckpt_read_file(path, buf, sizeof(buf)) > 0)
-		t->pending = parse_sigmask_line(buf, "SigPnd:");
+		t->pending = ckpt_status_field(buf, "SigPnd:", 16);
 }
 
 /* Re-establishes, in a restored thread, the per-thread state the kernel lost. */

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,14 @@ void ckpt_futex_wait(volatile int *addr, int val)
 void ckpt_futex_wake(volatile int *addr)
 {
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+/* The number after "key" in a /proc .../status text, 0 if absent. */
+uint64_t ckpt_status_field(const char *status, const char *key, int base)
+{
+	const char *p = strstr(status, key);
+
+	return p ? strtoull(p + strlen(key), NULL, base) : 0;
 }
 
 /* Reads a small /proc file into buf, NUL-terminated; no allocation. */
