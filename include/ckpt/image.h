@@ -41,6 +41,7 @@ enum ckpt_section_type {
 	CKPT_SEC_PARENT,	/* struct ckpt_parent: the image this one is incremental to */
 	CKPT_SEC_INHERIT,	/* struct ckpt_range[]: pages whose data is the parent's */
 	CKPT_SEC_PAGEHASH,	/* struct ckpt_pagehash[]: every non-zero page, for the next increment */
+	CKPT_SEC_TREE,		/* struct ckpt_tree_proc[]: the other processes of a tree (root image) */
 	CKPT_SEC_MAX,
 };
 
@@ -53,7 +54,7 @@ struct ckpt_header {
 	uint64_t file_size;		/* total bytes; detects truncation */
 	uint64_t sections_off;		/* offset of the section table */
 	uint32_t nr_sections;
-	uint32_t flags;
+	uint32_t flags;			/* CKPT_HDR_* */
 	uint64_t created_ns;		/* CLOCK_REALTIME at capture */
 	uint64_t pause_ns;		/* how long the application was stopped */
 	int32_t pid;
@@ -62,6 +63,8 @@ struct ckpt_header {
 	uint64_t table_hash;		/* XXH3-64 of the section table */
 	uint64_t header_hash;		/* XXH3-64 of this struct, this field 0 */
 };
+
+#define CKPT_HDR_TREE_MEMBER	0x1	/* written as part of a tree; its root image lists it */
 
 struct ckpt_section {
 	uint32_t type;
@@ -229,6 +232,28 @@ struct ckpt_pagehash {
 	uint64_t vaddr, hash;
 };
 
+/*
+ * A process tree. A checkpoint of a process that has children running
+ * libckpt covers them all, stopped together: each live descendant writes
+ * an image of its own (flag CKPT_HDR_TREE_MEMBER) in the same directory,
+ * and the root's image lists every descendant in CKPT_SEC_TREE, parents
+ * before their children. Objects shared between processes (pipes,
+ * sockets, shared memory) are matched at restore by their dev and ino.
+ */
+enum ckpt_tree_state {
+	CKPT_TREE_LIVE = 1,		/* restored from its own image */
+	CKPT_TREE_ZOMBIE,		/* exited, not waited for: recreated as a zombie */
+	CKPT_TREE_STATE_MAX,
+};
+
+struct ckpt_tree_proc {
+	int32_t pid, ppid, pgid, sid;	/* ppid: the root or an earlier entry */
+	uint32_t state;			/* enum ckpt_tree_state */
+	int32_t wait_status;		/* ZOMBIE: the status waitpid() would report */
+	uint64_t header_hash;		/* LIVE: its image's ckpt_header.header_hash */
+	char image[256];		/* LIVE: its image's file name, in this image's directory */
+};
+
 /* One open file descriptor. */
 enum ckpt_fd_kind {
 	CKPT_FD_REG = 1,		/* regular file: reopened by path, offset restored; ckpt_fd_lock[] */
@@ -282,7 +307,7 @@ struct ckpt_fd_pipe {			/* PIPE, FIFO: first end of each pipe */
 #define CKPT_UNIX_SHUT_WR	0x2	/* SEND_SHUTDOWN */
 
 struct ckpt_fd_unix {			/* UNIX: every socket */
-	uint64_t peer_ino;		/* the other end; 0 with CKPT_FDX_PEER_GONE */
+	uint64_t peer_ino;		/* the other end (PAIR; 0 if none), maybe in another process */
 	uint32_t type;			/* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
 	uint32_t shutdown;		/* CKPT_UNIX_SHUT_* */
 	int32_t sndbuf, rcvbuf;		/* getsockopt values (twice what was set) */

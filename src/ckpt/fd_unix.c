@@ -391,7 +391,7 @@ int ckpt_save_unix(struct ckpt_capture *c, struct ckpt_fd *f)
 			n->pending = info.rqueue;
 		}
 	}
-	u->peer_ino = state != CKPT_UNIX_PAIR || (f->xflags & CKPT_FDX_PEER_GONE) ? 0 : info.peer;
+	u->peer_ino = state != CKPT_UNIX_PAIR ? 0 : info.peer;
 	u->type = type;
 	u->shutdown = info.shutdown & (CKPT_UNIX_SHUT_RD | CKPT_UNIX_SHUT_WR);
 	if (getopt_int(f->fd, SO_SNDBUF, &u->sndbuf) || getopt_int(f->fd, SO_RCVBUF, &u->rcvbuf) ||

@@ -52,7 +52,7 @@ const char *ckpt_section_name(uint32_t type)
 		[CKPT_SEC_STRINGS] = "strings", [CKPT_SEC_PLUGIN] = "plugin",
 		[CKPT_SEC_PAGES] = "pages", [CKPT_SEC_FDDATA] = "fddata",
 		[CKPT_SEC_PARENT] = "parent", [CKPT_SEC_INHERIT] = "inherit",
-		[CKPT_SEC_PAGEHASH] = "pagehash",
+		[CKPT_SEC_PAGEHASH] = "pagehash", [CKPT_SEC_TREE] = "tree",
 	};
 
 	return type < CKPT_SEC_MAX && names[type] ? names[type] : "unknown";
@@ -138,6 +138,8 @@ static int check_header(struct ckpt_image *img, char *err, size_t len)
 	    h->sections_off > h->file_size ||
 	    (uint64_t)h->nr_sections * sizeof(struct ckpt_section) > h->file_size - h->sections_off)
 		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "section table out of bounds");
+	if (h->flags & ~CKPT_HDR_TREE_MEMBER)
+		return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "unknown header flags %#x", h->flags);
 	return CKPT_EXIT_OK;
 }
 
@@ -428,7 +430,7 @@ static int check_fd_unix(const struct ckpt_image *img, uint32_t i, const void *d
 	if (u->state != CKPT_UNIX_PAIR)
 		return 0;
 	if (f->xflags & CKPT_FDX_PEER_GONE)
-		return u->peer_ino ? -1 : 0;
+		return 0;	/* the peer, if any, is in another process of a tree */
 	for (uint32_t j = 0; j < img->nr_fds; j++) {
 		const struct ckpt_fd *o = &img->fds[j];
 
@@ -671,6 +673,33 @@ static int check_incremental(struct ckpt_image *img, char *err, size_t len)
 	return CKPT_EXIT_OK;
 }
 
+/*
+ * Tree entries: distinct pids other than the root's, each parent the root
+ * or an earlier entry, image names plain file names.
+ */
+static int check_tree(struct ckpt_image *img, char *err, size_t len)
+{
+	for (uint32_t i = 0; i < img->nr_tree; i++) {
+		const struct ckpt_tree_proc *t = &img->tree[i];
+		int parent_ok = t->ppid == img->proc->pid;
+
+		for (uint32_t j = 0; j < i; j++) {
+			if (img->tree[j].pid == t->pid)
+				return ckpt_errmsg(err, len, CKPT_EXIT_INVALID,
+						   "tree: pid %d appears twice", t->pid);
+			if (img->tree[j].pid == t->ppid && img->tree[j].state == CKPT_TREE_LIVE)
+				parent_ok = 1;
+		}
+		if (t->pid <= 0 || t->pid == img->proc->pid || !parent_ok || !t->state ||
+		    t->state >= CKPT_TREE_STATE_MAX || !memchr(t->image, 0, sizeof(t->image)) ||
+		    (t->state == CKPT_TREE_LIVE && (!t->image[0] || strchr(t->image, '/'))) ||
+		    (t->state != CKPT_TREE_LIVE && t->image[0]))
+			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "tree entry %u (pid %d) is "
+					   "malformed", i, t->pid);
+	}
+	return CKPT_EXIT_OK;
+}
+
 static int check_fds(struct ckpt_image *img, char *err, size_t len)
 {
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
@@ -750,6 +779,9 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 	if (!ret)
 		ret = bind_array(img, CKPT_SEC_PAGEHASH, sizeof(struct ckpt_pagehash),
 				 (void **)&img->pagehash, &img->nr_pagehash, 0, err, len);
+	if (!ret)
+		ret = bind_array(img, CKPT_SEC_TREE, sizeof(struct ckpt_tree_proc),
+				 (void **)&img->tree, &img->nr_tree, 0, err, len);
 	if (ret)
 		return ret;
 	img->strings = img->meta[CKPT_SEC_STRINGS];
@@ -768,6 +800,8 @@ static int bind_all(struct ckpt_image *img, char *err, size_t len)
 		ret = check_fds(img, err, len);
 	if (!ret)
 		ret = check_incremental(img, err, len);
+	if (!ret)
+		ret = check_tree(img, err, len);
 	return ret;
 }
 

@@ -40,6 +40,8 @@ struct ckpt_image {
 	uint32_t nr_inherit;
 	struct ckpt_pagehash *pagehash;
 	uint32_t nr_pagehash;
+	struct ckpt_tree_proc *tree;	/* the other processes of its tree; root image only */
+	uint32_t nr_tree;
 	const char *strings;
 	uint64_t strings_size;
 	struct ckpt_plugin_blob *plugins;

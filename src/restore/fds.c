@@ -59,18 +59,43 @@ int rst_fd_fail(struct rst_fds *s, int code, const char *fmt, ...)
 	return -code;
 }
 
+uint32_t rst_fds_nr_images(const struct rst_fds *s)
+{
+	return 1 + s->x->nr_others;
+}
+
+const struct ckpt_image *rst_fds_image(const struct rst_fds *s, uint32_t k)
+{
+	return k ? s->x->others[k - 1] : s->x->img;
+}
+
+const struct ckpt_image *rst_fd_image(const struct rst_fds *s, const struct ckpt_fd *f)
+{
+	for (uint32_t k = 0; k < rst_fds_nr_images(s); k++) {
+		const struct ckpt_image *img = rst_fds_image(s, k);
+
+		if (f >= img->fds && f < img->fds + img->nr_fds)
+			return img;
+	}
+	return s->x->img;
+}
+
 const void *rst_fd_data(const struct rst_fds *s, const struct ckpt_fd *f)
 {
-	return ckpt_image_fd_data(s->x->img, f);
+	return ckpt_image_fd_data(rst_fd_image(s, f), f);
 }
 
 const struct ckpt_fd *rst_fd_entry(const struct rst_fds *s, uint32_t kind, uint64_t ino)
 {
-	for (uint32_t i = 0; i < s->x->img->nr_fds; i++) {
-		const struct ckpt_fd *f = &s->x->img->fds[i];
+	for (uint32_t k = 0; k < rst_fds_nr_images(s); k++) {
+		const struct ckpt_image *img = rst_fds_image(s, k);
 
-		if (f->kind == kind && f->ino == ino && !(f->xflags & CKPT_FDX_DUP))
-			return f;
+		for (uint32_t i = 0; i < img->nr_fds; i++) {
+			const struct ckpt_fd *f = &img->fds[i];
+
+			if (f->kind == kind && f->ino == ino && !(f->xflags & CKPT_FDX_DUP))
+				return f;
+		}
 	}
 	return NULL;
 }

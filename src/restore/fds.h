@@ -25,7 +25,13 @@ struct rst_fds {
 };
 
 /* fds.c */
+/* image k of the restore: 0 is the process's own, then the rest of its tree */
+uint32_t rst_fds_nr_images(const struct rst_fds *s);
+const struct ckpt_image *rst_fds_image(const struct rst_fds *s, uint32_t k);
+/* the image that holds entry f */
+const struct ckpt_image *rst_fd_image(const struct rst_fds *s, const struct ckpt_fd *f);
 const void *rst_fd_data(const struct rst_fds *s, const struct ckpt_fd *f);
+/* the first entry (not a duplicate) of that kind and inode in any image of the restore */
 const struct ckpt_fd *rst_fd_entry(const struct rst_fds *s, uint32_t kind, uint64_t ino);
 struct rst_fdobj *rst_fdobj_find(struct rst_fds *s, const struct ckpt_fd *f);
 struct rst_fdobj *rst_fdobj_add(struct rst_fds *s, const struct ckpt_fd *f);

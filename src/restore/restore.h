@@ -35,6 +35,9 @@ struct rst_chain {
 
 struct rst_ctx {
 	struct ckpt_image *img;
+	/* the other processes' images when restoring a tree (objects they share with us) */
+	struct ckpt_image **others;
+	uint32_t nr_others;
 	struct rst_chain *chain;
 	struct rst_opts *opts;
 	int fd_base;			/* helper fds live at or above this number */
