@@ -111,6 +111,8 @@ static int run_writer(void *arg)
 	uint32_t depth = 0;
 	int ret = ckpt_writer_freeze_tls(c);
 
+	/* the name leaves writers out of tree checkpoints (tree_scan.c) */
+	prctl(PR_SET_NAME, "ckpt-writer", 0, 0, 0);
 	/* the application comes first: the writer uses the CPU it leaves idle */
 	setpriority(PRIO_PROCESS, 0, 19);
 	if (!ret)
@@ -119,11 +121,17 @@ static int run_writer(void *arg)
 	if (ret) {
 		char msg[512];
 
-		snprintf(msg, sizeof(msg), "writing %s failed: %s", path, strerror(-ret));
+		if (c->error[0])
+			snprintf(msg, sizeof(msg), "%s", c->error);
+		else
+			snprintf(msg, sizeof(msg), "writing %s failed: %s", path, strerror(-ret));
 		pr_err("checkpoint %u: %s", c->seq, msg);
 		ckpt_status_write(c->seq, c->nonce, "error", path, 0, 0, msg);
+		ckpt_tree_written(NULL, msg);
+		ckpt_tree_finish(0);
 		_exit(1);
 	}
+	ckpt_tree_finish(1);
 	ckpt_status_write(c->seq, c->nonce, "done", path, 0, 0, NULL);
 	_exit(WRITER_DONE + depth);
 }
@@ -153,17 +161,25 @@ static void finish_failed(struct ckpt_capture *c)
 	ckpt_status_write(c->seq, c->nonce, "error", NULL, 0, 0, c->error);
 }
 
-static void checkpoint(uint32_t nonce)
+/*
+ * tree_root: 0 for a checkpoint asked of this process (it covers the
+ * process's libckpt descendants too, unless CKPT_TREE=0), else the pid
+ * of the ancestor whose tree checkpoint this process joins (token names
+ * it).
+ */
+static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
 {
 	struct ckpt_capture *c = &capture;
-	struct thread_slot *self;
+	struct thread_slot *self = NULL;
 	pid_t pid;
+	int ret;
 
 	reap_writer();
 	ckpt_cfg.pid = getpid();
 	memset(c, 0, sizeof(*c));
 	c->seq = ++seq;
 	c->nonce = nonce;
+	c->dir = ckpt_cfg.dir;
 	snprintf(c->parent_name, sizeof(c->parent_name), "%s", last_image);
 	c->parent_depth = last_depth;
 	c->t_start = ckpt_mono_ns();
@@ -176,34 +192,51 @@ static void checkpoint(uint32_t nonce)
 	c->strings = ckpt_scratch_alloc(STRINGS_CAP);
 	c->strings_cap = STRINGS_CAP;
 	ckpt_str_add(c, "");
-	if (ckpt_plugins_pre_stop(c))
+	if (tree_root)
+		ret = ckpt_tree_join(c, tree_root, token);
+	else
+		ret = ckpt_cfg.tree ? ckpt_tree_begin(c) : 0;
+	if (!ret)
+		ret = ckpt_plugins_pre_stop(c);
+	if (ret) {
+		ckpt_tree_stopped(c, ret);
 		goto fail_running;
+	}
 	ckpt_nr_slots = 0;
-	if (ckpt_stop_threads(c))
+	ret = ckpt_stop_threads(c);
+	if (!ret)
+		self = ckpt_slot_claim();
+	if (!self) {
+		ckpt_tree_stopped(c, ret ? ret : -E2BIG);
 		goto fail_stopped;
-	self = ckpt_slot_claim();
-	if (!self)
-		goto fail_stopped;
+	}
 	ckpt_thread_capture(self, NULL);
 	self->t.flags |= CKPT_THREAD_COORD;
 	if (ckpt_ctx_save(&self->t.ctx)) {
+		ckpt_tree_restarted();
 		ckpt_coordinator_restarted(c, self);
 		return;
 	}
 	c->stop_ns = ckpt_mono_ns() - c->t_start;
-	if (capture_state(c))
+	if (ckpt_tree_stopped(c, 0))
+		goto fail_stopped;
+	if (ckpt_tree_captured(c, capture_state(c)))
 		goto fail_stopped;
 	c->capture_ns = ckpt_mono_ns() - c->t_start;
-	snprintf(writer_tmp, sizeof(writer_tmp), "%s/.ckpt_%s_%d_%u.img.tmp", ckpt_cfg.dir,
+	snprintf(writer_tmp, sizeof(writer_tmp), "%s/.ckpt_%s_%d_%u.img.tmp", c->dir,
 		 ckpt_cfg.name, c->proc.pid, c->seq);
 	c->proc.nr_threads = ckpt_nr_slots;
 	c->pause_ns = ckpt_mono_ns() - c->t_start;
-	if (ckpt_dontfork_lift(c))
+	if (ckpt_dontfork_lift(c)) {
+		ckpt_tree_writer_started(-1);
 		goto fail_stopped;
+	}
 	pid = fork_writer(c);
+	ckpt_tree_writer_started(pid);
 	ckpt_dontfork_restore();
 	ckpt_release_threads();
 	c->pause_ns = ckpt_mono_ns() - c->t_start;
+	ckpt_tree_end();
 	ckpt_free_shared(c);
 	ckpt_scratch_release();
 	ckpt_plugins_resume();
@@ -223,6 +256,8 @@ static void checkpoint(uint32_t nonce)
 fail_stopped:
 	ckpt_release_threads();
 fail_running:
+	ckpt_tree_abort();
+	ckpt_tree_end();
 	ckpt_free_shared(c);
 	ckpt_scratch_release();
 	ckpt_plugins_resume();
@@ -275,18 +310,25 @@ void ckpt_handle_trigger(siginfo_t *si)
 			reap_writer();
 		return;
 	}
+	if (si->si_code == SI_QUEUE && (v >> 32) == CKPT_TREE_MAGIC) {
+		if (sender_allowed(si))
+			checkpoint(0, si->si_pid, (uint32_t)v);
+		return;
+	}
 	if (!is_request(sig, si, &nonce)) {
 		ckpt_app_handler(sig, si, NULL);
 		return;
 	}
 	if (sender_allowed(si))
-		checkpoint(nonce);
+		checkpoint(nonce, 0, 0);
 }
 
-/* CKPT_INTERVAL elapsed. */
+/* CKPT_INTERVAL elapsed. A process whose parent runs libckpt is in that parent's checkpoints. */
 void ckpt_periodic(void)
 {
-	checkpoint(0);
+	if (ckpt_cfg.tree && ckpt_runs_libckpt(getppid()))
+		return;
+	checkpoint(0, 0, 0);
 }
 
 /* After a restart: no writer of ours is running. */

@@ -18,6 +18,7 @@
 #define CKPT_MAX_TIMERS		256
 #define CKPT_MAX_PLUGINS	8
 #define CKPT_CHILD_MAGIC	0x636b7075	/* a forwarded exit of our writer */
+#define CKPT_TREE_MAGIC		0x636b7472	/* value << 32 | token: join the root's checkpoint */
 #define CKPT_RESTART_PLUGIN_FAILED 70	/* exit status of a restored process whose plugins failed */
 
 struct ckpt_config {
@@ -29,6 +30,7 @@ struct ckpt_config {
 	int compress;			/* CKPT_COMPRESS=zstd[:LEVEL] */
 	int compress_level;
 	int compress_threads;		/* CKPT_COMPRESS_THREADS, default: CPUs online */
+	int tree;			/* CKPT_TREE=0: leave children out */
 	char dir[4096];			/* CKPT_DIR, absolute */
 	char run_dir[128];		/* /tmp/ckpt-UID: status files for ckpt-ctl */
 	char name[64];			/* program name used in image names */
@@ -70,6 +72,8 @@ struct ckpt_capture {
 	struct ckpt_blob *blobs[CKPT_MAX_PLUGINS];
 	char parent_name[256];		/* previous image, for an incremental one; "" = full */
 	uint32_t parent_depth;
+	const char *dir;		/* where the image goes: CKPT_DIR, or the tree root's */
+	int tree;			/* part of a tree checkpoint (tree.c) */
 	char error[256];
 };
 
@@ -186,6 +190,28 @@ int ckpt_plugins_own(const char *path);
 int ckpt_plugin_blob(struct ckpt_capture *c, uint32_t i, struct ckpt_plugin_hdr *hdr,
 		     const void **data);
 void ckpt_plugin_take_error(char *buf, size_t len);
+
+/* tree_scan.c: this process's descendants, parents first */
+int ckpt_tree_scan(struct ckpt_tree_proc *out, uint32_t max, uint32_t *nr, char *err,
+		   size_t errlen);
+int ckpt_tree_same(const struct ckpt_tree_proc *a, uint32_t na, const struct ckpt_tree_proc *b,
+		   uint32_t nb);
+int ckpt_runs_libckpt(pid_t pid);
+
+/* tree.c: a checkpoint of a process tree, see there for the phases */
+int ckpt_tree_begin(struct ckpt_capture *c);
+int ckpt_tree_join(struct ckpt_capture *c, pid_t root, uint32_t token);
+int ckpt_tree_stopped(struct ckpt_capture *c, int ret);
+int ckpt_tree_captured(struct ckpt_capture *c, int ret);
+void ckpt_tree_writer_started(pid_t pid);
+void ckpt_tree_abort(void);
+void ckpt_tree_end(void);
+void ckpt_tree_restarted(void);
+int ckpt_tree_is_member(void);
+int ckpt_tree_contains(uint64_t start, uint64_t end);
+void ckpt_tree_written(const struct ckpt_header *hdr, const char *error);
+const struct ckpt_tree_proc *ckpt_tree_collect(uint32_t *nr, char *err, size_t errlen);
+void ckpt_tree_finish(int ok);
 
 /* checkpoint.c */
 void ckpt_handle_trigger(siginfo_t *si);

@@ -84,6 +84,7 @@ int ckpt_config_load(struct ckpt_config *cfg)
 	cfg->interval = iv ? (unsigned)strtoul(iv, NULL, 10) : 0;
 	cfg->durable = !env_flag("CKPT_NO_FSYNC");
 	cfg->incremental = env_flag("CKPT_INCREMENTAL");
+	cfg->tree = !getenv("CKPT_TREE") || env_flag("CKPT_TREE");
 	if (parse_compress(cfg))
 		return -EINVAL;
 	if (dir && *dir) {

@@ -93,7 +93,7 @@ int ckpt_dontfork_lift(struct ckpt_capture *c)
 				start = s;
 				end = strtoull(dash + 1, NULL, 16);
 			} else if (!strncmp(line, "VmFlags:", 8) && end > start &&
-				   !ckpt_scratch_contains(start, end)) {
+				   !(ckpt_scratch_contains(start, end) || ckpt_tree_contains(start, end))) {
 				ret = note_vma(c, start, end, line);
 			}
 			line = nl + 1;

@@ -144,7 +144,7 @@ static int parse_line(struct ckpt_capture *c, char *line, struct cap_region *cr,
 		  (perms[2] == 'x' ? PROT_EXEC : 0);
 	if (perms[3] == 's')
 		r->flags |= CKPT_REGF_SHARED;
-	*skip = !strcmp(name, "[vsyscall]") || ckpt_scratch_contains(start, end);
+	*skip = !strcmp(name, "[vsyscall]") || (ckpt_scratch_contains(start, end) || ckpt_tree_contains(start, end));
 	if (*skip)
 		return 0;
 	r->name_str = ckpt_str_add(c, name);

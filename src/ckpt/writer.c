@@ -382,6 +382,18 @@ static int open_dir(const char *dir)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The root of a tree: every member's image, once they are all complete. */
+static int write_tree(struct write_ctx *x)
+{
+	const struct ckpt_tree_proc *t;
+	uint32_t nr = 0;
+
+	t = ckpt_tree_collect(&nr, x->c->error, sizeof(x->c->error));
+	if (!t)
+		return -ECANCELED;
+	return ckpt_writer_section(&x->w, CKPT_SEC_TREE, t, nr * sizeof(*t));
+}
+
 static int write_metadata(struct write_ctx *x)
 {
 	struct ckpt_capture *c = x->c;
@@ -417,6 +429,8 @@ static int write_metadata(struct write_ctx *x)
 	if (!ret && c->nr_timers)
 		ret = ckpt_writer_section(w, CKPT_SEC_TIMERS, c->timers,
 					  c->nr_timers * sizeof(struct ckpt_timer));
+	if (!ret && c->tree && !ckpt_tree_is_member())
+		ret = write_tree(x);
 	for (uint32_t i = 0; !ret; i++) {
 		struct ckpt_plugin_hdr ph;
 		const void *data;
@@ -443,12 +457,12 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_
 	x->c = c;
 	x->runs.elem = sizeof(struct ckpt_run);
 	x->srcs.elem = sizeof(void *);
-	dir = open_dir(ckpt_cfg.dir);
+	dir = open_dir(c->dir);
 	if (dir < 0)
 		return dir;
 	x->dir = dir;
 	snprintf(name, sizeof(name), "ckpt_%s_%d_%u.img", ckpt_cfg.name, c->proc.pid, c->seq);
-	snprintf(x->path, sizeof(x->path), "%s/%s", ckpt_cfg.dir, name);
+	snprintf(x->path, sizeof(x->path), "%s/%s", c->dir, name);
 	snprintf(path, pathlen, "%s", x->path);
 	x->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (x->pagemap < 0)
@@ -492,8 +506,11 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_
 	hdr.pause_ns = c->pause_ns;
 	hdr.pid = c->proc.pid;
 	hdr.seq = c->seq;
+	hdr.flags = ckpt_tree_is_member() ? CKPT_HDR_TREE_MEMBER : 0;
 	memcpy(hdr.comm, c->proc.comm, sizeof(hdr.comm));
 	ret = ckpt_writer_finish(&x->w, &hdr);
+	if (!ret)
+		ckpt_tree_written(&hdr, NULL);
 	if (!ret && x->inc.has_parent)
 		pr_info("checkpoint %u: %s (%" PRIu64 " MiB of data, %" PRIu64
 			" MiB unchanged in %s)", c->seq, x->path, x->done >> 20,

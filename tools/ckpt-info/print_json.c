@@ -127,6 +127,32 @@ static void json_storage(struct info *in, struct json *j)
 	j_u64(j, "page_data_file_bytes", s.file_bytes);
 }
 
+static void json_tree(struct info *in, struct json *j)
+{
+	const struct ckpt_image *img = in->img;
+
+	j_bool(j, "tree_member", !!(img->hdr.flags & CKPT_HDR_TREE_MEMBER));
+	j_open(j, "tree", '[');
+	for (uint32_t i = 0; i < img->nr_tree; i++) {
+		const struct ckpt_tree_proc *t = &img->tree[i];
+
+		j_open(j, NULL, '{');
+		j_i64(j, "pid", t->pid);
+		j_i64(j, "ppid", t->ppid);
+		j_i64(j, "pgid", t->pgid);
+		j_i64(j, "sid", t->sid);
+		j_str(j, "state", t->state == CKPT_TREE_LIVE ? "live" : "zombie", SIZE_MAX);
+		if (t->state == CKPT_TREE_LIVE) {
+			j_str(j, "image", t->image, sizeof(t->image));
+			j_hex(j, "header_hash", t->header_hash);
+		} else {
+			j_i64(j, "wait_status", t->wait_status);
+		}
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
 static void json_image(struct info *in, struct json *j)
 {
 	const struct ckpt_header *h = &in->img->hdr;
@@ -145,6 +171,7 @@ static void json_image(struct info *in, struct json *j)
 	j_str(j, "created", created, SIZE_MAX);
 	j_u64(j, "created_ns", h->created_ns);
 	j_u64(j, "pause_ns", h->pause_ns);
+	json_tree(in, j);
 	json_storage(in, j);
 	j_close(j, '}');
 }

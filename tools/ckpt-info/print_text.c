@@ -56,6 +56,33 @@ static void print_storage(struct info *in, FILE *out)
 			(unsigned long long)image_stored_bytes(img));
 }
 
+/* A tree's root lists the other processes; a member says where its relations are. */
+static void print_tree(struct info *in, FILE *out)
+{
+	const struct ckpt_image *img = in->img;
+
+	if (img->hdr.flags & CKPT_HDR_TREE_MEMBER)
+		fprintf(out, "  %-11s member of a process tree: restoring the root's image restores "
+			"the whole tree\n", "tree");
+	for (uint32_t i = 0; i < img->nr_tree; i++) {
+		const struct ckpt_tree_proc *t = &img->tree[i];
+		int st = t->wait_status;
+		char sig[24];
+
+		fprintf(out, "  %-11s pid %d ppid %d pgid %d sid %d ", "tree", t->pid, t->ppid,
+			t->pgid, t->sid);
+		if (t->state == CKPT_TREE_LIVE) {
+			fprintf(out, "live, image ");
+			put_str(out, t->image, sizeof(t->image));
+		} else if ((st & 0x7f) == 0) {
+			fprintf(out, "zombie, exited %d", (st >> 8) & 0xff);
+		} else {
+			fprintf(out, "zombie, killed by %s", sig_name(st & 0x7f, sig, sizeof(sig)));
+		}
+		fputc('\n', out);
+	}
+}
+
 static void print_header(struct info *in, FILE *out)
 {
 	const struct ckpt_header *h = &in->img->hdr;
@@ -72,6 +99,7 @@ static void print_header(struct info *in, FILE *out)
 	fprintf(out, "), checkpoint %u\n", h->seq);
 	fprintf(out, "  %-11s %s\n", "created", created);
 	fprintf(out, "  %-11s %.3f ms\n", "paused", h->pause_ns / 1e6);
+	print_tree(in, out);
 	print_storage(in, out);
 }
 
