@@ -167,7 +167,7 @@ static void finish_failed(struct ckpt_capture *c)
  * of the ancestor whose tree checkpoint this process joins (token names
  * it).
  */
-static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
+static int take_checkpoint(uint32_t nonce, uint32_t sequence, pid_t tree_root, uint32_t token)
 {
 	struct ckpt_capture *c = &capture;
 	struct thread_slot *self = NULL;
@@ -177,7 +177,7 @@ static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
 	reap_writer();
 	ckpt_cfg.pid = getpid();
 	memset(c, 0, sizeof(*c));
-	c->seq = ++seq;
+	c->seq = sequence;
 	c->nonce = nonce;
 	c->dir = ckpt_cfg.dir;
 	snprintf(c->parent_name, sizeof(c->parent_name), "%s", last_image);
@@ -186,8 +186,7 @@ static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
 	c->created_ns = ckpt_now_ns();
 	if (ckpt_scratch_init(SCRATCH_SIZE)) {
 		ckpt_fail(c, "no memory for the checkpoint's tables");
-		finish_failed(c);
-		return;
+		return -ENOMEM;
 	}
 	c->strings = ckpt_scratch_alloc(STRINGS_CAP);
 	c->strings_cap = STRINGS_CAP;
@@ -215,19 +214,21 @@ static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
 	if (ckpt_ctx_save(&self->t.ctx)) {
 		ckpt_tree_restarted();
 		ckpt_coordinator_restarted(c, self);
-		return;
+		return 0;
 	}
 	c->stop_ns = ckpt_mono_ns() - c->t_start;
-	if (ckpt_tree_stopped(c, 0))
-		goto fail_stopped;
-	if (ckpt_tree_captured(c, capture_state(c)))
+	ret = ckpt_tree_stopped(c, 0);
+	if (!ret)
+		ret = ckpt_tree_captured(c, capture_state(c));
+	if (ret)
 		goto fail_stopped;
 	c->capture_ns = ckpt_mono_ns() - c->t_start;
 	snprintf(writer_tmp, sizeof(writer_tmp), "%s/.ckpt_%s_%d_%u.img.tmp", c->dir,
 		 ckpt_cfg.name, c->proc.pid, c->seq);
 	c->proc.nr_threads = ckpt_nr_slots;
 	c->pause_ns = ckpt_mono_ns() - c->t_start;
-	if (ckpt_dontfork_lift(c)) {
+	ret = ckpt_dontfork_lift(c);
+	if (ret) {
 		ckpt_tree_writer_started(-1);
 		goto fail_stopped;
 	}
@@ -242,8 +243,7 @@ static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
 	ckpt_plugins_resume();
 	if (pid < 0) {
 		ckpt_fail(c, "fork of the image writer failed: %s", strerror(errno));
-		finish_failed(c);
-		return;
+		return -errno;
 	}
 	writer_pid = pid;
 	writer_seq = c->seq;
@@ -251,7 +251,7 @@ static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
 	pr_debug("checkpoint %u: application paused %" PRIu64 " us (threads stopped after %"
 		 PRIu64 ", state captured after %" PRIu64 "), writer %d", c->seq,
 		 c->pause_ns / 1000, c->stop_ns / 1000, c->capture_ns / 1000, pid);
-	return;
+	return 0;
 
 fail_stopped:
 	ckpt_release_threads();
@@ -261,7 +261,24 @@ fail_running:
 	ckpt_free_shared(c);
 	ckpt_scratch_release();
 	ckpt_plugins_resume();
-	finish_failed(c);
+	return ret ? ret : -EIO;
+}
+
+/* A tree that changed while its processes were being stopped is tried again a few times. */
+static void checkpoint(uint32_t nonce, pid_t tree_root, uint32_t token)
+{
+	uint32_t sequence = ++seq;
+	int ret;
+
+	for (int tries = 0; tries < 5; tries++) {
+		ret = take_checkpoint(nonce, sequence, tree_root, token);
+		if (ret != -EAGAIN || tree_root)
+			break;
+		pr_debug("checkpoint %u: %s", sequence, capture.error);
+		usleep(10000 << tries);
+	}
+	if (ret)
+		finish_failed(&capture);
 }
 
 /*

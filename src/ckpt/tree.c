@@ -62,6 +62,7 @@ static char sync_path[256];
 static int is_root;
 static uint32_t my_slot;
 static uint64_t commit_ns;
+static uint32_t last_token;	/* names each attempt's page */
 
 static long futex(volatile int *addr, int op, int val, uint64_t timeout_ns)
 {
@@ -182,7 +183,7 @@ int ckpt_tree_begin(struct ckpt_capture *c)
 	if (!nr)
 		return 0;
 	snprintf(sync_path, sizeof(sync_path), "%s/tree.%d.%u", ckpt_cfg.run_dir, (int)getpid(),
-		 c->seq);
+		 ++last_token);
 	mkdir(ckpt_cfg.run_dir, 0700);
 	fd = open(sync_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || ftruncate(fd, sizeof(struct tree_sync))) {
@@ -203,7 +204,7 @@ int ckpt_tree_begin(struct ckpt_capture *c)
 	sync_page->nr = nr;
 	c->tree = 1;
 	pr_debug("checkpoint %u: tree of %u more processes (%u live)", c->seq, nr, nr_live());
-	return signal_members(c, c->seq);
+	return signal_members(c, last_token);
 }
 
 /* Whether pid is an ancestor of ours (only the root of our tree may enlist us). */
