@@ -277,6 +277,9 @@ enum ckpt_fd_kind {
 
 #define CKPT_FDX_DUP		0x1	/* same open file as the earlier entry for fd dup_of */
 #define CKPT_FDX_PEER_GONE	0x2	/* pipe or socket whose other end was not ours */
+#define CKPT_FDX_STDIO		0x4	/* tree member's fd 0-2 on a pipe: the restorer's stream
+					   (as CKPT_FD_STDIO) unless the pipe's reader and writer
+					   are both restored */
 
 struct ckpt_fd {
 	int32_t fd;

@@ -290,6 +290,18 @@ static int stdio_stream(const struct ckpt_fd *f, const struct stat *st)
 			      (S_ISCHR(st->st_mode) && isatty(f->fd)));
 }
 
+/*
+ * In a tree, a standard stream on a pipe may lead to another process of
+ * the tree (a shell pipeline, a child's output read by its parent): it is
+ * saved as a pipe, and ckpt-restore gives it its own stream instead only
+ * when the pipe's other end is not restored with it.
+ */
+static int tree_stream(const struct ckpt_capture *c, const struct ckpt_fd *f,
+		       const struct stat *st, const char *path)
+{
+	return c->tree && f->fd <= 2 && S_ISFIFO(st->st_mode) && !strncmp(path, "pipe:", 5);
+}
+
 /* An earlier entry with the same open file (standard streams stay apart). */
 static struct ckpt_fd *find_dup(struct ckpt_capture *c, const struct ckpt_fd *f)
 {
@@ -331,7 +343,11 @@ static int capture_fd(struct ckpt_capture *c, int fd)
 	f->flags = fcntl(fd, F_GETFL);
 	f->fdflags = fcntl(fd, F_GETFD);
 	stdio = stdio_stream(f, &st);
-	orig = stdio ? NULL : find_dup(c, f);
+	if (stdio && tree_stream(c, f, &st, path)) {
+		stdio = 0;
+		f->xflags |= CKPT_FDX_STDIO;
+	}
+	orig = stdio || (f->xflags & CKPT_FDX_STDIO) ? NULL : find_dup(c, f);
 	if (stdio) {
 		f->kind = CKPT_FD_STDIO;
 	} else if (orig) {

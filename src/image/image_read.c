@@ -709,7 +709,8 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		    !check_str(img, f->path_str) ||
 		    f->data_off > img->meta_size[CKPT_SEC_FDDATA] ||
 		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off ||
-		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE) ||
+		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE | CKPT_FDX_STDIO) ||
+		    ((f->xflags & CKPT_FDX_STDIO) && (f->kind != CKPT_FD_PIPE || f->fd > 2)) ||
 		    (f->kind == CKPT_FD_STDIO && f->fd > 2 && !(f->xflags & CKPT_FDX_DUP)))
 			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);
 		for (uint32_t j = 0; j < i; j++)

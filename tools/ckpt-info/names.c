@@ -371,7 +371,10 @@ void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *b
 			pos = add(buf, len, pos, ", seals %#x", h->seals);
 	}
 	if (f->xflags & CKPT_FDX_PEER_GONE)
-		add(buf, len, pos, "%sother end not in the process", pos ? ", " : "");
+		pos = add(buf, len, pos, "%sother end not in the process", pos ? ", " : "");
+	if (f->xflags & CKPT_FDX_STDIO)
+		add(buf, len, pos, "%sthe restorer's stream unless the tree holds both ends",
+		    pos ? ", " : "");
 }
 
 void iso_time(uint64_t ns, char *buf, size_t len)
