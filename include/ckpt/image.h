@@ -280,6 +280,8 @@ enum ckpt_fd_kind {
 #define CKPT_FDX_STDIO		0x4	/* tree member's fd 0-2 on a pipe: the restorer's stream
 					   (as CKPT_FD_STDIO) unless the pipe's reader and writer
 					   are both restored */
+#define CKPT_FDX_INHERITED	0x8	/* tree member: the same open file (and offset) as its
+					   parent's fd of the same number */
 
 struct ckpt_fd {
 	int32_t fd;

@@ -365,6 +365,10 @@ static int capture_fd(struct ckpt_capture *c, int fd)
 	case CKPT_FD_MEMFD:
 	case CKPT_FD_DELETED:
 		f->pos = f->flags & O_PATH ? 0 : lseek(fd, 0, SEEK_CUR);
+		/* opened before a fork: parent and child share it, and its offset */
+		if (!orig && ckpt_tree_is_member() &&
+		    !syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, fd, fd))
+			f->xflags |= CKPT_FDX_INHERITED;
 		break;
 	}
 	f->path_str = ckpt_str_add(c, path);

@@ -700,6 +700,13 @@ static int check_tree(struct ckpt_image *img, char *err, size_t len)
 	return CKPT_EXIT_OK;
 }
 
+/* Kinds whose open file has an offset of its own (shared by dups and fork). */
+static int offset_kind(uint32_t kind)
+{
+	return kind == CKPT_FD_REG || kind == CKPT_FD_DIR || kind == CKPT_FD_MEMFD ||
+	       kind == CKPT_FD_DELETED;
+}
+
 static int check_fds(struct ckpt_image *img, char *err, size_t len)
 {
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
@@ -709,7 +716,10 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		    !check_str(img, f->path_str) ||
 		    f->data_off > img->meta_size[CKPT_SEC_FDDATA] ||
 		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off ||
-		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE | CKPT_FDX_STDIO) ||
+		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE | CKPT_FDX_STDIO |
+				  CKPT_FDX_INHERITED) ||
+		    ((f->xflags & CKPT_FDX_INHERITED) && (!offset_kind(f->kind) ||
+							 (f->xflags & CKPT_FDX_DUP))) ||
 		    ((f->xflags & CKPT_FDX_STDIO) && (f->kind != CKPT_FD_PIPE || f->fd > 2)) ||
 		    (f->kind == CKPT_FD_STDIO && f->fd > 2 && !(f->xflags & CKPT_FDX_DUP)))
 			return ckpt_errmsg(err, len, CKPT_EXIT_INVALID, "fd entry %u is malformed", i);

@@ -372,6 +372,8 @@ void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *b
 	}
 	if (f->xflags & CKPT_FDX_PEER_GONE)
 		pos = add(buf, len, pos, "%sother end not in the process", pos ? ", " : "");
+	if (f->xflags & CKPT_FDX_INHERITED)
+		pos = add(buf, len, pos, "%sshared with the parent's fd %d", pos ? ", " : "", f->fd);
 	if (f->xflags & CKPT_FDX_STDIO)
 		add(buf, len, pos, "%sthe restorer's stream unless the tree holds both ends",
 		    pos ? ", " : "");

@@ -484,6 +484,7 @@ static void json_fds(struct info *in, struct json *j)
 			j_i64(j, "dup_of", f->dup_of);
 		j_bool(j, "peer_gone", f->xflags & CKPT_FDX_PEER_GONE);
 		j_bool(j, "stdio_fallback", f->xflags & CKPT_FDX_STDIO);
+		j_bool(j, "shared_with_parent", f->xflags & CKPT_FDX_INHERITED);
 		json_fd_state(img, f, j);
 		j_close(j, '}');
 	}
