@@ -120,7 +120,7 @@ static uint64_t read_xcr0(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-static int id_in_use(pid_t id)
+int rst_id_in_use(pid_t id)
 {
 	char path[32];
 
@@ -131,10 +131,10 @@ static int id_in_use(pid_t id)
 /* Returns the first of the image's pid and tids that a process of ours already uses, or 0. */
 int rst_ids_in_use(const struct ckpt_image *img)
 {
-	if (id_in_use(img->proc->pid))
+	if (rst_id_in_use(img->proc->pid))
 		return img->proc->pid;
 	for (uint32_t i = 0; i < img->nr_threads; i++)
-		if (id_in_use(img->threads[i].tid))
+		if (rst_id_in_use(img->threads[i].tid))
 			return img->threads[i].tid;
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "image_read.h"
 #include "stage2/rst_args.h"
@@ -53,10 +54,22 @@ struct rst_ctx {
 int rst_check(struct ckpt_image *img, char *err, size_t len);
 int rst_current_vdso(uint64_t cur[3][2]);
 int rst_ids_in_use(const struct ckpt_image *img);
+int rst_id_in_use(pid_t id);
 
 /* spawn.c: forks the process-to-be with the image's pid. Returns 0 in the child. */
 int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_fd,
 	      int *exit_code);
+/*
+ * Creates a process with pid want, in a new pid namespace if busy (an id in
+ * use) or opts ask for one, then *in_ns is 1. Returns 0 in the new process,
+ * its pid (or the namespace init's) in ours, -1 with *exit_code. The init
+ * closes init_close, or every fd above 2 if it is -1.
+ */
+pid_t rst_spawn_pid(pid_t want, int busy, const struct rst_opts *opts, int init_close,
+		    int *in_ns, int *exit_code);
+void rst_forward_signals(pid_t pid);
+pid_t rst_clone_pid(pid_t want);	/* fork with that pid (clone3 set_tid) */
+int rst_exit_status(int status);	/* a wait status as a shell would report it */
 
 /* chain.c */
 #define CHAIN_IN_MEMFD	0x100

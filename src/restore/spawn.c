@@ -10,6 +10,8 @@
  * ckpt-restore stays as the parent: it reports errors from before the
  * point of no return with their exit codes, then forwards termination
  * signals and exits with the program's status, like any launcher.
+ * A tree (tree_spawn.c) is started the same way: this creates its root,
+ * which creates the rest.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,11 +38,12 @@ static void forward(int sig, siginfo_t *si, void *uc)
 		kill(child_pid, sig);
 }
 
-static void install_forwarding(void)
+void rst_forward_signals(pid_t pid)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 	struct sigaction sa;
 
+	child_pid = pid;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -48,7 +51,7 @@ static void install_forwarding(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
-static int exit_status(int status)
+int rst_exit_status(int status)
 {
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -76,10 +79,10 @@ static int wait_child(pid_t pid, int status_fd)
 		       WTERMSIG(status));
 		return CKPT_EXIT_FAIL;
 	}
-	return exit_status(status);
+	return rst_exit_status(status);
 }
 
-static pid_t clone_with_pid(pid_t want)
+pid_t rst_clone_pid(pid_t want)
 {
 	struct clone_args ca;
 
@@ -131,9 +134,11 @@ fail:
 
 /*
  * pid 1 of the new namespace: mounts its /proc, starts the program with
- * its old pid, reaps orphans, and leaves with the program's status.
+ * its old pid, reaps orphans, and leaves with the program's status. It
+ * keeps none of our descriptors: init_close, or every one above 2 when
+ * init_close is -1.
  */
-static int run_init(pid_t want, int status_fd)
+static int run_init(pid_t want, int init_close)
 {
 	int status, code = CKPT_EXIT_FAIL;
 	pid_t pid, w;
@@ -143,41 +148,38 @@ static int run_init(pid_t want, int status_fd)
 		pr_err("cannot mount /proc for the new pid namespace: %s", strerror(errno));
 		_exit(CKPT_EXIT_ENV);
 	}
-	pid = clone_with_pid(want);
+	pid = rst_clone_pid(want);
 	if (pid == 0)
 		return 0;
-	close(status_fd);
+	if (init_close >= 0)
+		close(init_close);
+	else
+		syscall(SYS_close_range, 3u, ~0u, 0u);
 	if (pid < 0) {
 		pr_err("clone3 with pid %d in the new namespace: %s", want, strerror(errno));
 		_exit(CKPT_EXIT_ENV);
 	}
 	while ((w = wait(&status)) != -1 || errno == EINTR)
 		if (w == pid)
-			code = exit_status(status);
+			code = rst_exit_status(status);
 	_exit(code);
 }
 
-int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_fd,
-	      int *exit_code)
+pid_t rst_spawn_pid(pid_t want, int busy, const struct rst_opts *opts, int init_close,
+		    int *in_ns, int *exit_code)
 {
-	pid_t want = img->proc->pid, pid = -1;
-	int busy = rst_ids_in_use(img);
 	int use_ns = opts->pidns == RST_PIDNS_ALWAYS;
-	int pfd[2];
+	pid_t pid = -1;
 
+	*in_ns = 0;
 	if (busy && opts->pidns == RST_PIDNS_NEVER) {
 		pr_err("id %d is in use by another process (is the original still running?)",
 		       busy);
 		*exit_code = CKPT_EXIT_ENV;
 		return -1;
 	}
-	if (pipe2(pfd, O_CLOEXEC)) {
-		pr_err("pipe: %s", strerror(errno));
-		*exit_code = CKPT_EXIT_FAIL;
-		return -1;
-	}
 	if (!use_ns && !busy) {
-		pid = clone_with_pid(want);
+		pid = rst_clone_pid(want);
 		/*
 		 * EEXIST: the pid still names a process group or session (a
 		 * child of the original may outlive it); EPERM: not root.
@@ -194,11 +196,31 @@ int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_f
 			*exit_code = CKPT_EXIT_ENV;
 			return -1;
 		}
+		*in_ns = 1;
 		fflush(NULL);
-		pid = want == 1 ? clone_with_pid(1) : fork();
-		if (pid == 0 && want != 1 && run_init(want, pfd[1]) != 0)
+		pid = want == 1 ? rst_clone_pid(1) : fork();
+		if (pid == 0 && want != 1 && run_init(want, init_close) != 0)
 			_exit(CKPT_EXIT_FAIL);
 	}
+	if (pid < 0) {
+		pr_err("cannot create a process with pid %d: %s", want, strerror(errno));
+		*exit_code = CKPT_EXIT_ENV;
+	}
+	return pid;
+}
+
+int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_fd,
+	      int *exit_code)
+{
+	int pfd[2], in_ns;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC)) {
+		pr_err("pipe: %s", strerror(errno));
+		*exit_code = CKPT_EXIT_FAIL;
+		return -1;
+	}
+	pid = rst_spawn_pid(img->proc->pid, rst_ids_in_use(img), opts, pfd[1], &in_ns, exit_code);
 	if (pid == 0) {
 		close(pfd[0]);
 		*status_fd = pfd[1];
@@ -206,13 +228,10 @@ int rst_spawn(struct ckpt_image *img, const struct rst_opts *opts, int *status_f
 	}
 	close(pfd[1]);
 	if (pid < 0) {
-		pr_err("cannot create a process with pid %d: %s", want, strerror(errno));
-		*exit_code = CKPT_EXIT_ENV;
 		close(pfd[0]);
 		return -1;
 	}
-	child_pid = pid;
-	install_forwarding();
+	rst_forward_signals(pid);
 	*exit_code = wait_child(pid, pfd[0]);
 	return 1;
 }
