@@ -157,12 +157,23 @@ static void map_runs(struct rst_args *a, const struct rst_vma *v)
 	}
 }
 
+/*
+ * Memory whose contents stage 1 already wrote into the object it maps: a
+ * memfd, or shared anonymous memory that processes of a tree share (made
+ * once by the top ckpt-restore).
+ */
+static int filled_by_stage1(const struct rst_vma *v)
+{
+	return v->kind == CKPT_REG_MEMFD || (v->kind == CKPT_REG_SHANON && v->fd >= 0);
+}
+
 static void map_vma(struct rst_args *a, const struct rst_vma *v)
 {
 	uint64_t len = v->end - v->start;
 	int shared = v->flags & CKPT_REGF_SHARED;
 	int mapped = map_from_image(a, v);
-	long prot = v->prot | (v->nr_runs && !mapped ? PROT_WRITE | PROT_READ : 0);
+	int filled = filled_by_stage1(v);
+	long prot = v->prot | (v->nr_runs && !mapped && !filled ? PROT_WRITE | PROT_READ : 0);
 	long flags = MAP_FIXED_ | (shared ? MAP_SHARED_ : MAP_PRIVATE_);
 	long fd = -1, off = 0, ret;
 
@@ -175,6 +186,14 @@ static void map_vma(struct rst_args *a, const struct rst_vma *v)
 	case CKPT_REG_MEMFD:
 		fd = v->fd;
 		off = v->pgoff;
+		break;
+	case CKPT_REG_SHANON:
+		if (v->fd >= 0) {
+			fd = v->fd;
+			off = v->pgoff;
+		} else {
+			flags |= MAP_ANON_ | MAP_NORESERVE_;
+		}
 		break;
 	case CKPT_REG_STACK:
 		flags |= MAP_ANON_ | MAP_GROWSDOWN_;
@@ -192,8 +211,8 @@ static void map_vma(struct rst_args *a, const struct rst_vma *v)
 		sys3(NR_madvise, v->start, len, MADV_DONTFORK_);
 	if (v->flags & CKPT_REGF_WIPEONFORK)
 		sys3(NR_madvise, v->start, len, MADV_WIPEONFORK_);
-	if (v->kind == CKPT_REG_MEMFD)
-		return;	/* its contents were written into the memfd by stage 1 */
+	if (filled)
+		return;
 	if (mapped) {
 		map_runs(a, v);
 		return;
