@@ -7,7 +7,8 @@
  * unlinked temporary file (O_TMPFILE) in its old directory, or in /tmp if
  * that is gone, with its old mode. The saved contents are written into it.
  * Every entry then opens it again through /proc/self/fd, with its own
- * access mode and offset.
+ * access mode and offset. A memfd that several processes of a tree map or
+ * hold is the one the top ckpt-restore made for them all (tree_objs.c).
  *
  * File locks of regular files are taken again once every fd is back (a
  * close of any fd of a file drops the process's POSIX locks on it), through
@@ -54,12 +55,14 @@ static int write_contents(int fd, const struct ckpt_fd_file *h)
 	return 0;
 }
 
-/* The memfd files.c made for a shared mapping of this file, or -1. */
+/* The memfd made for a shared mapping of this file (files.c, tree_objs.c), or -1. */
 static int mapping_memfd(struct rst_fds *s, const struct ckpt_fd *f)
 {
 	const struct ckpt_image *img = s->x->img;
-	int fd = -1;
+	int fd = rst_tree_shm_fd(s->x->tree, CKPT_REG_MEMFD, f->dev, f->ino);
 
+	if (fd >= 0 || !s->x->region_fd)
+		return fd;
 	for (uint32_t i = 0; i < img->nr_regions; i++) {
 		const struct ckpt_region *r = &img->regions[i];
 

@@ -6,6 +6,9 @@
  * pipe again through /proc/self/fd (a read or write end of the same pipe,
  * an open file of its own). The helper ends are closed once all fds are
  * back: a pipe whose other end was outside the process then has no peer.
+ * A pipe between processes of a tree is built by the top ckpt-restore from
+ * the reading side's entry, which has the queued bytes, and each process
+ * opens its ends again from it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +63,26 @@ static int open_pipe(struct rst_fds *s, const struct ckpt_fd *f, struct rst_fdob
 	return o->fd[0] < 0 || o->fd[1] < 0 ? -CKPT_EXIT_FAIL : 0;
 }
 
+int rst_pipe_ends(const struct rst_fds *s, const struct ckpt_fd *f)
+{
+	int ends = 0;
+
+	for (uint32_t k = 0; k < rst_fds_nr_images(s); k++) {
+		const struct ckpt_image *img = rst_fds_image(s, k);
+
+		for (uint32_t i = 0; i < img->nr_fds; i++) {
+			const struct ckpt_fd *e = &img->fds[i];
+			int acc = e->flags & O_ACCMODE;
+
+			if (e->kind != f->kind || e->dev != f->dev || e->ino != f->ino)
+				continue;
+			ends |= (acc != O_WRONLY ? RST_PIPE_READ : 0) |
+				(acc != O_RDONLY ? RST_PIPE_WRITE : 0);
+		}
+	}
+	return ends;
+}
+
 static int build(struct rst_fds *s, const struct ckpt_fd *f)
 {
 	const struct ckpt_fd_pipe *p = rst_fd_data(s, f);
@@ -76,7 +99,9 @@ static int build(struct rst_fds *s, const struct ckpt_fd *f)
 	if (write_all(wfd, (const char *)(p + 1), p->queued))
 		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: cannot queue %llu bytes in %s: %s",
 				   f->fd, (unsigned long long)p->queued, path, strerror(errno));
-	if (f->xflags & CKPT_FDX_PEER_GONE)
+	/* the other end may be in another process of the tree */
+	if ((f->xflags & CKPT_FDX_PEER_GONE) &&
+	    rst_pipe_ends(s, f) != (RST_PIPE_READ | RST_PIPE_WRITE))
 		pr_warn("fd %d: the other end of %s was not in the process; restored without it "
 			"(reading ends after the queued bytes, writing fails with EPIPE)", f->fd,
 			path);

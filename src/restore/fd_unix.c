@@ -5,7 +5,9 @@
  * other end (with room made in the sender's buffer first), then sets the
  * buffer sizes, peek offset, SO_PASSCRED and shutdown state. A socket
  * whose peer was outside the process gets a fresh peer that is closed once
- * all fds are back, as if the other process had closed it.
+ * all fds are back, as if the other process had closed it. A pair whose
+ * ends are in two processes of a tree is built the same way by the top
+ * ckpt-restore, each end's queue from its own process's image.
  *
  * Named sockets, by state:
  *
@@ -118,10 +120,11 @@ static int build(struct rst_fds *s, const struct ckpt_fd *f)
 	struct rst_fdobj *o;
 	int sv[2], mine, other, ret;
 
-	if (!(f->xflags & CKPT_FDX_PEER_GONE)) {
+	/* a peer "gone" from the process may be in another process of the tree */
+	if (!(f->xflags & CKPT_FDX_PEER_GONE) || u->peer_ino)
 		peer = rst_fd_entry(s, CKPT_FD_UNIX, u->peer_ino);
+	if (peer)
 		pu = rst_fd_data(s, peer);
-	}
 	if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
 		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: socketpair: %s", f->fd,
 				   strerror(errno));

@@ -7,7 +7,8 @@
  * open file as an earlier fd) is a dup of that fd. epoll instances come
  * last, once every fd they watch exists. ckpt-restore's own descriptors
  * (the image, mapped files, the status pipe) are moved above every number
- * the program uses and closed by the restorer.
+ * the program uses and closed by the restorer. A process of a tree starts
+ * with the objects the top built for the whole tree (tree_objs.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "ckpt/exitcodes.h"
 #include "fds.h"
 #include "log.h"
+#include "tree.h"
 
 #define SETFL_FLAGS	(O_APPEND | O_NONBLOCK)
 
@@ -179,6 +181,62 @@ static int (*const open_kind[CKPT_FD_MAX])(struct rst_fds *, const struct ckpt_f
 	[CKPT_FD_INET] = rst_open_inet,
 };
 
+/*
+ * A tree member's standard stream on a pipe is that pipe if the tree
+ * restores both its ends, else ckpt-restore's stream, as CKPT_FD_STDIO.
+ */
+static int as_stdio(const struct rst_fds *s, const struct ckpt_fd *f)
+{
+	return f->kind == CKPT_FD_STDIO ||
+	       ((f->xflags & CKPT_FDX_STDIO) &&
+		rst_pipe_ends(s, f) != (RST_PIPE_READ | RST_PIPE_WRITE));
+}
+
+/*
+ * What the top built for several processes of a tree: an open file they
+ * share (FDX_INHERITED), or a TCP or UDP socket (one open file, as it
+ * was); else the kind's open function.
+ */
+static int open_entry(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	struct rst_fdobj *o = f->kind == CKPT_FD_INET ? rst_fdobj_find(s, f) : NULL;
+	int fd = s->x->tree ? rst_tree_file_fd(s->x->tree, s->x->img, f) : -1;
+
+	if (as_stdio(s, f))
+		return open_stdio(s, f);
+	if (fd < 0 && o)
+		fd = o->fd[0];
+	if (fd >= 0)
+		return fcntl(fd, F_DUPFD_CLOEXEC, s->x->fd_base);
+	return open_kind[f->kind](s, f);
+}
+
+int rst_fd_open_kind(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	int fd = open_kind[f->kind](s, f);
+
+	if (fd < 0 && !s->x->err[0])
+		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: %s", f->fd, strerror(errno));
+	return fd;
+}
+
+int rst_fd_prebuild(struct rst_fds *s, const struct ckpt_fd *f)
+{
+	int fd;
+
+	if (rst_fdobj_find(s, f))
+		return 0;
+	fd = rst_fd_open_kind(s, f);
+	if (fd < 0)
+		return fd;
+	if (rst_fdobj_find(s, f)) {
+		close(fd);	/* the kind keeps its object; fd was one entry's */
+		return 0;
+	}
+	rst_fdobj_add(s, f)->fd[0] = fd;
+	return 0;
+}
+
 /* O_APPEND and O_NONBLOCK as they were, for the kinds not opened with f->flags. */
 static int set_status_flags(const struct ckpt_fd *f)
 {
@@ -200,7 +258,7 @@ static int restore_one(struct rst_fds *s, const struct ckpt_fd *f)
 					    f->dup_of, strerror(errno));
 		return CKPT_EXIT_OK;
 	}
-	fd = open_kind[f->kind](s, f);
+	fd = open_entry(s, f);
 	if (fd < 0) {
 		/* -1 (CKPT_EXIT_FAIL) may come from a failed rst_high_fd */
 		if (!s->x->err[0])
@@ -212,7 +270,7 @@ static int restore_one(struct rst_fds *s, const struct ckpt_fd *f)
 		return -rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: dup3: %s", f->fd, strerror(errno));
 	}
 	close(fd);
-	if (open_kind[f->kind] != open_path && f->kind != CKPT_FD_STDIO && set_status_flags(f))
+	if (open_kind[f->kind] != open_path && !as_stdio(s, f) && set_status_flags(f))
 		return -rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: F_SETFL: %s", f->fd,
 				    strerror(errno));
 	return CKPT_EXIT_OK;
@@ -237,13 +295,18 @@ static int restore_pass(struct rst_fds *s, int epolls)
 int rst_restore_fds(struct rst_ctx *x)
 {
 	struct rst_fds s = { .x = x };
+	uint32_t pre = x->tree ? x->tree->nr_objs : 0;
 	int ret;
 
-	s.objs = calloc(x->img->nr_fds + 1, sizeof(*s.objs));
+	s.objs = calloc(x->img->nr_fds + 1 + pre, sizeof(*s.objs));
 	if (!s.objs) {
 		snprintf(x->err, sizeof(x->err), "out of memory");
 		return CKPT_EXIT_FAIL;
 	}
+	/* the tree's shared objects, inherited from the top; closed below like ours */
+	if (pre)
+		memcpy(s.objs, x->tree->objs, pre * sizeof(*s.objs));
+	s.nr_objs = pre;
 	for (int i = 0; i < 3; i++)
 		s.saved_stdio[i] = fcntl(i, F_DUPFD_CLOEXEC, x->fd_base);
 	ret = restore_pass(&s, 0);

@@ -3,7 +3,9 @@
  * Files that regions map: libraries and other files are opened again by
  * path (and checked once more, now that they are open); memfds are
  * created anew and filled from the image. One fd per file, shared by all
- * regions that map it.
+ * regions that map it. In a tree, shared anonymous memory and memfds that
+ * other processes map too were made and filled once by the top
+ * (tree_objs.c): the regions take that fd, and stage 2 maps it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "ckpt/exitcodes.h"
+#include "errmsg.h"
 #include "restore.h"
 
 static int find_same(struct rst_ctx *x, uint32_t upto, const struct ckpt_region *r, int rw)
@@ -53,7 +56,7 @@ static int open_file(struct rst_ctx *x, const struct ckpt_region *r, int rw)
 }
 
 /* "/memfd:NAME (deleted)" -> NAME */
-static void memfd_name(const char *path, char *out, size_t len)
+void rst_memfd_name(const char *path, char *out, size_t len)
 {
 	const char *s = path + 7;
 	size_t n = strlen(s);
@@ -63,23 +66,23 @@ static void memfd_name(const char *path, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, s);
 }
 
-static int fill_memfd(struct rst_ctx *x, int fd, const struct ckpt_region *r)
+int rst_region_fill(const struct rst_chain *ch, uint32_t reg, int fd, char *err, size_t len)
 {
-	uint32_t reg = r - x->img->regions;
+	const struct ckpt_region *r = &ch->imgs[0]->regions[reg];
 
-	for (uint32_t i = 0; i < x->chain->count[reg]; i++) {
-		const struct rst_run *run = &x->chain->runs[x->chain->first[reg] + i];
-		size_t len = run->npages * CKPT_PAGE_SIZE;
-		void *buf = malloc(len);
+	for (uint32_t i = 0; i < ch->count[reg]; i++) {
+		const struct rst_run *run = &ch->runs[ch->first[reg] + i];
+		size_t bytes = run->npages * CKPT_PAGE_SIZE;
+		void *buf = malloc(bytes);
 		int ret;
 
 		if (!buf)
-			return CKPT_EXIT_FAIL;
-		ret = rst_chain_read(x->chain, run, buf, x->err, sizeof(x->err));
-		if (!ret && pwrite(fd, buf, len, r->pgoff + (run->vaddr - r->start)) != (ssize_t)len) {
-			snprintf(x->err, sizeof(x->err), "writing memfd contents: %s", strerror(errno));
-			ret = CKPT_EXIT_FAIL;
-		}
+			return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
+		ret = rst_chain_read(ch, run, buf, err, len);
+		if (!ret && pwrite(fd, buf, bytes, r->pgoff + (run->vaddr - r->start)) !=
+			    (ssize_t)bytes)
+			ret = ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "writing memfd contents: %s",
+					  strerror(errno));
 		free(buf);
 		if (ret)
 			return ret;
@@ -87,12 +90,17 @@ static int fill_memfd(struct rst_ctx *x, int fd, const struct ckpt_region *r)
 	return 0;
 }
 
+static int fill_memfd(struct rst_ctx *x, int fd, const struct ckpt_region *r)
+{
+	return rst_region_fill(x->chain, r - x->img->regions, fd, x->err, sizeof(x->err));
+}
+
 static int create_memfd(struct rst_ctx *x, const struct ckpt_region *r)
 {
 	char name[256];
 	int fd;
 
-	memfd_name(ckpt_image_str(x->img, r->name_str), name, sizeof(name));
+	rst_memfd_name(ckpt_image_str(x->img, r->name_str), name, sizeof(name));
 	fd = memfd_create(name, MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, r->file_size)) {
 		snprintf(x->err, sizeof(x->err), "memfd %s: %s", name, strerror(errno));
@@ -110,8 +118,12 @@ int rst_open_mapped_files(struct rst_ctx *x)
 	for (uint32_t i = 0; i < x->img->nr_regions; i++) {
 		const struct ckpt_region *r = &x->img->regions[i];
 		int rw = (r->flags & CKPT_REGF_SHARED) && (r->prot & PROT_WRITE);
-		int fd;
+		int fd = rst_tree_shm_fd(x->tree, r->kind, r->dev, r->ino);
 
+		if (fd >= 0 && (r->kind == CKPT_REG_SHANON || r->kind == CKPT_REG_MEMFD)) {
+			x->region_fd[i] = fd;	/* made and filled for the whole tree */
+			continue;
+		}
 		if (r->kind != CKPT_REG_FILE && r->kind != CKPT_REG_MEMFD)
 			continue;
 		fd = find_same(x, i, r, rw);

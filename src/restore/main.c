@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ckpt-restore IMAGE: continue a checkpointed program. */
+/*
+ * ckpt-restore IMAGE: continue a checkpointed program, or a whole process
+ * tree when IMAGE is the root image of one (tree.c).
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,16 @@ static const char usage[] =
 "    input, output and error, if they were a terminal, pipe or socket, are\n"
 "    those of ckpt-restore. ckpt-restore stays as the program's parent and\n"
 "    exits with the program's exit status (128+N if signal N killed it).\n"
+"\n"
+"    When the program's children ran libckpt too, the checkpoint covers the\n"
+"    whole process tree: IMAGE, the root's image, lists the other processes,\n"
+"    whose images must be in the same directory. Restoring IMAGE restores\n"
+"    the whole tree: every process with its pid, parent, process group and\n"
+"    session (where these were processes of the tree), zombies with their\n"
+"    exit status, and the pipes, socket pairs and shared memory that its\n"
+"    processes shared. No process runs until all are ready; if one fails,\n"
+"    none runs, and the exit status is that process's. Restoring the image\n"
+"    of a process that is not the root restores that process alone.\n"
 "\n"
 "    Before anything is changed, the image is checked: header, section and\n"
 "    page checksums, every size and offset, and that the program, its\n"
@@ -133,6 +146,12 @@ int main(int argc, char **argv)
 	}
 	pr_debug("image %s: pid %d, %u threads, %u regions, %u runs", argv[optind],
 		 img.proc->pid, img.nr_threads, img.nr_regions, img.nr_runs);
+	if (img.nr_tree)
+		return rst_tree_restore(&img, &chain, argv[optind], &opts);
+	if (img.hdr.flags & CKPT_HDR_TREE_MEMBER)
+		pr_warn("%s: pid %d was checkpointed as part of a process tree; it is restored "
+			"alone, without its parent, children and what it shared with them "
+			"(restore the root's image for the whole tree)", argv[optind], img.proc->pid);
 	if (rst_spawn(&img, &opts, &status_fd, &exit_code))
 		return exit_code;
 

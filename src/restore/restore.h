@@ -34,15 +34,20 @@ struct rst_chain {
 	uint32_t *first, *count;	/* per region of imgs[0] */
 };
 
+struct rst_tree;
+
 struct rst_ctx {
 	struct ckpt_image *img;
 	/* the other processes' images when restoring a tree (objects they share with us) */
 	struct ckpt_image **others;
 	uint32_t nr_others;
+	const struct rst_tree *tree;	/* NULL when restoring one process */
+	uint32_t tree_self;		/* our index in tree->procs */
 	struct rst_chain *chain;
 	struct rst_opts *opts;
 	int fd_base;			/* helper fds live at or above this number */
-	int status_fd;			/* tells the parent we reached the point of no return */
+	int status_fd;			/* tells the parent (tree: the top) we reached the point
+					   of no return */
 	int *region_fd;			/* per region: fd to map, or -1 */
 	int exe_fd;
 	int close_fds[64 + 16384];
@@ -87,6 +92,24 @@ void rst_close_others(struct rst_ctx *x);
 
 /* files.c: files and memfds that regions map */
 int rst_open_mapped_files(struct rst_ctx *x);
+void rst_memfd_name(const char *path, char *out, size_t len);	/* "/memfd:NAME (deleted)" */
+/* writes the stored pages of region reg of ch's image into fd at the region's offset */
+int rst_region_fill(const struct rst_chain *ch, uint32_t reg, int fd, char *err, size_t len);
+
+/*
+ * tree.c, tree_objs.c, tree_spawn.c: a process tree (the root image's
+ * CKPT_SEC_TREE). In the top ckpt-restore, rst_tree_restore does it all and
+ * returns the exit code; in each restored process stage 1 calls the rest.
+ */
+int rst_tree_restore(struct ckpt_image *root, struct rst_chain *chain, const char *path,
+		     struct rst_opts *opts);
+/* shared memory made once for the whole tree: its fd, or -1 */
+int rst_tree_shm_fd(const struct rst_tree *t, uint32_t kind, uint64_t dev, uint64_t ino);
+int rst_tree_fd_base(const struct rst_tree *t);
+/* creates our children (and zombies), then keeps only our own status socket */
+int rst_tree_children(struct rst_ctx *x);
+/* ready: waits for the top's go; returns only when it comes */
+void rst_tree_ready(struct rst_ctx *x);
 
 /* plan.c: the hole and the restorer's arguments */
 struct rst_launch {

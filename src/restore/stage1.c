@@ -3,7 +3,9 @@
  * Stage 1 in the process-to-be (already carrying the image's pid):
  * process attributes, file descriptors and mapped files, then the jump
  * into the restorer. Every failure here still has libc and a clear
- * message; after the jump there is no way back.
+ * message; after the jump there is no way back. A process of a tree first
+ * creates its children (which so inherit what the top prepared), and
+ * jumps only when the top says that every process of the tree is ready.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,7 +92,12 @@ int rst_stage1(struct rst_ctx *x)
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	x->fd_base = max_app_fd(x->img) + 16;
+	x->fd_base = x->tree ? rst_tree_fd_base(x->tree) : max_app_fd(x->img) + 16;
+	if (x->tree) {
+		ret = rst_tree_children(x);
+		if (ret)
+			return ret;
+	}
 	for (uint32_t k = 0; k < x->chain->n; k++) {
 		x->chain->imgs[k]->fd = rst_high_fd(x, x->chain->imgs[k]->fd);
 		x->chain->memfd[k] = rst_high_fd(x, x->chain->memfd[k]);
@@ -135,8 +142,13 @@ int rst_stage1(struct rst_ctx *x)
 	ret = rst_plan(x, &go);
 	if (ret)
 		return ret;
-	/* the point of no return: tell the parent, then replace ourselves */
-	if (write(x->status_fd, "R", 1) != 1) {
+	/*
+	 * the point of no return: tell the parent, then replace ourselves
+	 * (in a tree, once the top says that every process is ready)
+	 */
+	if (x->tree) {
+		rst_tree_ready(x);
+	} else if (write(x->status_fd, "R", 1) != 1) {
 		snprintf(x->err, sizeof(x->err), "lost contact with ckpt-restore");
 		return CKPT_EXIT_FAIL;
 	}
