@@ -5,8 +5,9 @@
  * every process inherits:
  *
  *   fd objects  a pipe, FIFO, socket, memfd or deleted file that entries of
- *               two or more images name (same kind, dev and ino), and a
- *               unix socket pair whose ends are in two processes. The kind's
+ *               two or more images name (same kind, dev and ino), a unix
+ *               socket pair whose ends are in two processes, and every TCP
+ *               or UDP socket (a connection's ends may be in two). The kind's
  *               own code (fd_*.c) builds it from the entry that carries its
  *               data (a pipe: the reading side's, with the queued bytes; a
  *               split pair: each end's queue from its own image). Each
@@ -399,7 +400,11 @@ static int build_fds(struct rst_tree *t, struct rst_ctx *x, char *err, size_t le
 			split = split_pair(t, k, f, err, len);
 			if (split < 0)
 				return -split;
-			if (!split && fd_users(t, x, f) < 2)
+			/*
+			 * TCP and UDP sockets all: a connection's other end may be in
+			 * another process, and fd_inet.c builds both ends at once
+			 */
+			if (!split && f->kind != CKPT_FD_INET && fd_users(t, x, f) < 2)
 				continue;
 			src = source(t, f, &ks);
 			if (!src)
