@@ -144,7 +144,8 @@ static int parse_line(struct ckpt_capture *c, char *line, struct cap_region *cr,
 		  (perms[2] == 'x' ? PROT_EXEC : 0);
 	if (perms[3] == 's')
 		r->flags |= CKPT_REGF_SHARED;
-	*skip = !strcmp(name, "[vsyscall]") || (ckpt_scratch_contains(start, end) || ckpt_tree_contains(start, end));
+	*skip = !strcmp(name, "[vsyscall]") || ckpt_scratch_contains(start, end) ||
+		ckpt_tree_contains(start, end);
 	if (*skip)
 		return 0;
 	r->name_str = ckpt_str_add(c, name);
@@ -167,6 +168,23 @@ static int parse_line(struct ckpt_capture *c, char *line, struct cap_region *cr,
 		return 0;
 	}
 	return classify_file(c, cr, name, makedev(maj, min), ino);
+}
+
+/* Shared anonymous memory is one object per inode: a fork's parent and child map the same. */
+static int parse_region(struct ckpt_capture *c, char *line, struct cap_region *cr, int *skip)
+{
+	unsigned long long start, end, off, ino;
+	unsigned maj, min;
+	char perms[8];
+	int ret = parse_line(c, line, cr, skip);
+
+	if (!ret && !*skip && cr->r.kind == CKPT_REG_SHANON &&
+	    sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off, &maj, &min,
+		   &ino) == 7) {
+		cr->r.dev = makedev(maj, min);
+		cr->r.ino = ino;
+	}
+	return ret;
 }
 
 int ckpt_capture_regions(struct ckpt_capture *c)
@@ -195,7 +213,7 @@ int ckpt_capture_regions(struct ckpt_capture *c)
 		cr = &c->regions[c->nr_regions];
 		cr->copy = NULL;
 		cr->from_image = 0;
-		ret = parse_line(c, line, cr, &skip);
+		ret = parse_region(c, line, cr, &skip);
 		if (ret)
 			return ret;
 		if (!skip)
