@@ -17,11 +17,14 @@
  *   basic    children A and B, B has a child BB; all idle, checking getppid()
  *            and a private counter
  *   pipes    children A and B, each with a pipe from and a pipe to the root:
- *            the root sends numbered records, the child reads one every 3 ms
- *            and answers each, the root reads the answers once per tick; so
- *            records are queued both ways at any time. Every number must
- *            arrive exactly once, in order, with the sender's pid; at a
- *            resume the root prints "inflight NAME records=N down=B up=B"
+ *            the root keeps 48 records unanswered, the child reads one every
+ *            3 ms and answers each, the root reads the answers once per tick
+ *            and leaves the last 4 queued; so records are queued both ways at
+ *            any time. Every number must arrive exactly once, in order, with
+ *            the sender's pid. At a resume the root prints "inflight NAME
+ *            unanswered=N down=B up=B": bytes queued each way (as the ioctls
+ *            tell), then the records still unanswered once it has read every
+ *            answer: they were queued for the child at the checkpoint
  *   sockets  child C with a SOCK_STREAM and a SOCK_DGRAM socketpair to the
  *            root, the same protocol (datagrams of varying sizes)
  *   zombies  Z1 exited with 42, Z2 was killed by SIGTERM, neither waited
@@ -393,7 +396,7 @@ static struct chan *chan_new(const char *name, int kind)
 		c->rfd = c->wfd = a[0];
 		c->crfd = c->cwfd = a[1];
 		c->dgram = kind == 2;
-		c->target = kind == 1 ? 48 : 16;
+		c->target = 48;
 	}
 	return c;
 }
@@ -508,8 +511,11 @@ static void chan_process(struct chan *c, const unsigned char *buf, size_t len)
 	}
 }
 
-/* Reads every answer queued now, without blocking. */
-static void chan_drain(struct chan *c)
+/*
+ * Reads the answers queued now, without blocking; on a stream, all but the
+ * last `keep` (so that the queue to the root is never empty between ticks).
+ */
+static void chan_drain(struct chan *c, int keep)
 {
 	if (c->dgram) {
 		for (;;) {
@@ -530,6 +536,7 @@ static void chan_drain(struct chan *c)
 		size_t want, off = 0;
 
 		CHECK(!ioctl(c->rfd, FIONREAD, &avail), "%s: FIONREAD: %s", c->name, strerror(errno));
+		avail -= keep * (int)sizeof(struct rec);
 		if (avail <= 0)
 			return;
 		want = sizeof(c->buf) - c->blen;
@@ -571,11 +578,16 @@ static void chans_tick(int resumed)
 	for (int i = 0; i < g_nchan; i++) {
 		struct chan *c = &g_chan[i];
 
-		if (resumed)
-			out("inflight %s records=%u down=%d up=%d\n", c->name, c->sent - c->got,
-			    queued(c->wfd, c->dgram || c->wfd == c->rfd ? TIOCOUTQ : FIONREAD),
-			    queued(c->rfd, FIONREAD));
-		chan_drain(c);
+		if (resumed) {
+			int down = queued(c->wfd, c->wfd == c->rfd ? TIOCOUTQ : FIONREAD);
+			int up = queued(c->rfd, FIONREAD);
+
+			chan_drain(c, 0);
+			out("inflight %s unanswered=%u down=%d up=%d\n", c->name, c->sent - c->got,
+			    down, up);
+		} else {
+			chan_drain(c, 4);
+		}
 		chan_topup(c);
 	}
 }
@@ -593,7 +605,7 @@ static void chans_finish(void)
 			CHECK(waited < 1000, "%s: no end of the answers within 10 s (%u of %u)",
 			      c->name, c->got, c->sent);
 			if (poll(&p, 1, 10) > 0)
-				chan_drain(c);
+				chan_drain(c, 0);
 		}
 		out("stream %s sent=%u answered=%u\n", c->name, c->sent, c->got);
 	}
