@@ -182,8 +182,6 @@ static int take_checkpoint(uint32_t nonce, uint32_t sequence, pid_t tree_root, u
 	c->dir = ckpt_cfg.dir;
 	snprintf(c->parent_name, sizeof(c->parent_name), "%s", last_image);
 	c->parent_depth = last_depth;
-	c->t_start = ckpt_mono_ns();
-	c->created_ns = ckpt_now_ns();
 	if (ckpt_scratch_init(SCRATCH_SIZE)) {
 		ckpt_fail(c, "no memory for the checkpoint's tables");
 		return -ENOMEM;
@@ -201,6 +199,11 @@ static int take_checkpoint(uint32_t nonce, uint32_t sequence, pid_t tree_root, u
 		ckpt_tree_stopped(c, ret);
 		goto fail_running;
 	}
+	ret = ckpt_tree_members_stopped(c);
+	if (ret)
+		goto fail_running;
+	c->t_start = ckpt_mono_ns();
+	c->created_ns = ckpt_now_ns();
 	ckpt_nr_slots = 0;
 	ret = ckpt_stop_threads(c);
 	if (!ret)

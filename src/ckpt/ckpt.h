@@ -54,8 +54,8 @@ _Static_assert(sizeof(struct thread_slot) == sizeof(struct ckpt_thread),
 struct ckpt_capture {
 	uint32_t seq;
 	uint32_t nonce;			/* request id from ckpt-ctl, 0 if none */
-	uint64_t t_start;		/* CLOCK_MONOTONIC ns */
-	uint64_t created_ns;		/* CLOCK_REALTIME ns */
+	uint64_t t_start;		/* CLOCK_MONOTONIC ns when threads began to stop */
+	uint64_t created_ns;		/* CLOCK_REALTIME ns, the same instant */
 	uint64_t pause_ns;
 	uint64_t stop_ns, capture_ns;	/* pause milestones, for the log */
 	struct ckpt_proc proc;
@@ -201,6 +201,7 @@ int ckpt_runs_libckpt(pid_t pid);
 /* tree.c: a checkpoint of a process tree, see there for the phases */
 int ckpt_tree_begin(struct ckpt_capture *c);
 int ckpt_tree_join(struct ckpt_capture *c, pid_t root, uint32_t token);
+int ckpt_tree_members_stopped(struct ckpt_capture *c);
 int ckpt_tree_stopped(struct ckpt_capture *c, int ret);
 int ckpt_tree_captured(struct ckpt_capture *c, int ret);
 void ckpt_tree_writer_started(pid_t pid);

@@ -7,9 +7,9 @@
  * together:
  *
  *   root: scan, create the page, signal each member (CKPT_TREE_MAGIC)
- *   all:  stop own threads; count in "stopped"
- *   root: all stopped? scan again (the tree must not have changed)
- *         -> CAPTURE
+ *   members: stop own threads; count in "stopped"
+ *   root: all stopped? stop own threads (last: it pauses the least);
+ *         scan again (the tree must not have changed) -> CAPTURE
  *   all:  capture own state (memory shared between members is copied by
  *         each at this instant); count in "captured"
  *   root: any failure -> ABORT, else COMMIT
@@ -279,9 +279,31 @@ static int tree_changed(struct ckpt_capture *c)
 }
 
 /*
+ * Root, own threads still running: wait until every member has stopped.
+ * The root stops last, so that it is paused the least.
+ */
+int ckpt_tree_members_stopped(struct ckpt_capture *c)
+{
+	uint64_t deadline = ckpt_mono_ns() + PHASE_TIMEOUT_NS;
+
+	if (!sync_page || !is_root)
+		return 0;
+	if (wait_count(&sync_page->stopped, nr_live(), deadline)) {
+		ckpt_fail(c, "only %d of %u processes of the tree stopped within %llu s",
+			  sync_page->stopped, nr_live(), PHASE_TIMEOUT_NS / 1000000000);
+		return -ETIMEDOUT;
+	}
+	if (sync_page->failed) {
+		ckpt_fail(c, "%s", sync_page->error);
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+/*
  * Own threads are stopped (ret 0) or could not be. Member: report, wait
- * for CAPTURE. Root: wait until every member is stopped and check that
- * the tree did not change meanwhile, then let all capture.
+ * for CAPTURE. Root (its members are stopped): check that the tree did
+ * not change meanwhile, then let all capture.
  */
 int ckpt_tree_stopped(struct ckpt_capture *c, int ret)
 {
@@ -302,22 +324,11 @@ int ckpt_tree_stopped(struct ckpt_capture *c, int ret)
 			return cancelled(c);
 		return ret;
 	}
-	if (ret)
-		return ret;
-	if (wait_count(&sync_page->stopped, nr_live(), deadline)) {
-		ckpt_fail(c, "only %d of %u processes of the tree stopped within %llu s",
-			  sync_page->stopped, nr_live(), PHASE_TIMEOUT_NS / 1000000000);
-		return -ETIMEDOUT;
-	}
-	if (sync_page->failed) {
-		ckpt_fail(c, "%s", sync_page->error);
-		return -ECANCELED;
-	}
-	ret = tree_changed(c);
-	if (ret)
-		return ret;
-	set_phase(PHASE_CAPTURE);
-	return 0;
+	if (!ret)
+		ret = tree_changed(c);
+	if (!ret)
+		set_phase(PHASE_CAPTURE);
+	return ret;
 }
 
 /*
