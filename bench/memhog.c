@@ -3,7 +3,7 @@
  * The benchmark's subject: holds SIZE MiB of memory in a given pattern
  * and measures, itself, what a checkpoint costs it.
  *
- * usage: memhog SIZE_MIB random|zero|half|reserve [thp]
+ * usage: memhog SIZE_MIB random|zero|half|reserve [thp] [stay]
  *
  * A ticker thread wakes every 0.1 ms and keeps the largest gap between
  * two wake-ups (the application's pause, plus up to a tick). Commands on stdin:
@@ -14,6 +14,7 @@
  *   dirty P   write one byte into P percent of the pages
  *   touch     read every page; print "touched_ns T" (CLOCK_MONOTONIC)
  * After a restart the ticker prints "resumed_ns T" at its first tick.
+ * With "stay" it keeps running after the end of its input.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -133,8 +134,9 @@ int main(int argc, char **argv)
 		   -1, 0);
 	if (mem == MAP_FAILED)
 		return 1;
-	if (argc > 3 && !strcmp(argv[3], "thp"))
-		madvise(mem, size, MADV_HUGEPAGE);
+	for (int i = 3; i < argc; i++)
+		if (!strcmp(argv[i], "thp"))
+			madvise(mem, size, MADV_HUGEPAGE);
 	fill(argv[2]);
 	pthread_create(&t, NULL, ticker, NULL);
 	printf("ready\n");
@@ -173,5 +175,8 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
+	for (int i = 3; i < argc; i++)
+		while (!strcmp(argv[i], "stay"))
+			pause();
 	return 0;
 }
