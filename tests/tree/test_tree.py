@@ -222,9 +222,9 @@ class Tree:
         return str(pid)
 
 
-def start(ctx, mode, *args, ticks=40):
+def start(ctx, mode, *args, ticks=40, preexec_fn=None):
     orig = ctx.start([prog(ctx), mode, 'ticks=%d' % ticks] + list(args),
-                     name='original %s tree' % mode)
+                     name='original %s tree' % mode, preexec_fn=preexec_fn)
     return orig, Tree(ctx, orig)
 
 
@@ -359,10 +359,10 @@ def restore_tree(ctx, img, tree, zombies=(), name='restore'):
     return rp
 
 
-def tree_flow(ctx, mode, *args, zombies=None, tick=5):
+def tree_flow(ctx, mode, *args, zombies=None, tick=5, preexec_fn=None):
     """Start, checkpoint the tree at `tick`, check the image, kill the tree, restore it,
     check the processes and let it finish."""
-    orig, tree = start(ctx, mode, *args)
+    orig, tree = start(ctx, mode, *args, preexec_fn=preexec_fn)
     img, t0 = take(ctx, orig, tick)
     check_image(ctx, img, tree, zombies)
     last = kill_original_tree(ctx, orig)
@@ -432,6 +432,17 @@ def groups(ctx):
     ctx.check(got == [want], 'restored root printed %s, want [%r]' % (got, want))
 
 
+@tree_case('tree-groups-root-leads-session')
+def groups_root_session(ctx):
+    """the same with the root leading its own session (started with setsid)"""
+    want = 'groups root=root/root S=S/S G=S/S P1=P1/root P2=P1/root'
+    rp, tree, img = tree_flow(ctx, 'groups', preexec_fn=os.setsid)
+    ctx.check(tree.ids[tree.root] == (tree.root, tree.root),
+              'the root does not lead its session: %s' % (tree.ids[tree.root],))
+    got = lines_like(rp, 'groups ')
+    ctx.check(got == [want], 'restored root printed %s, want [%r]' % (got, want))
+
+
 def shm_inodes(ctx, tree, addr):
     """(dev, inode) of the mapping at addr in each process of the tree."""
     out = {}
@@ -457,9 +468,14 @@ def shm(ctx):
     last = kill_original_tree(ctx, orig)
     rp = restore_tree(ctx, img, tree)
     after = shm_inodes(ctx, tree, addr)
-    ctx.check(len(set(after.values())) == 1,
-              'restored: the shared mapping is not one object: %s' % after)
-    finish_restored(ctx, rp, t0, last)
+    one = len(set(after.values())) == 1
+    try:
+        finish_restored(ctx, rp, t0, last)
+    except CaseFailure as e:
+        if not one:
+            raise CaseFailure('%s\n  and the restored mapping is not one object: %s' % (e, after))
+        raise
+    ctx.check(one, 'restored: the shared mapping is not one object: %s' % after)
     ctx.check(lines_like(rp, 'shm counts '), 'no "shm counts" line')
 
 
@@ -468,6 +484,25 @@ def sockets(ctx):
     """SOCK_STREAM and SOCK_DGRAM socketpairs between root and child, data queued both ways"""
     rp, tree, img = tree_flow(ctx, 'sockets')
     check_streams(ctx, rp, ['stream', 'dgram'], dgram=['dgram'])
+
+
+@tree_case('tree-pipeline')
+def pipeline(ctx):
+    """a full pipe between two siblings (writer blocked), a pipe with two writers to the root"""
+    rp, tree, img = tree_flow(ctx, 'pipeline')
+    got = lines_like(rp, 'pipeline ')
+    ctx.check(len(got) == 1 and int(re.match(r'pipeline forwarded=(\d+)', got[0]).group(1)) > 100,
+              'restored root: %s' % got)
+
+
+@tree_case('tree-shared-file-offset')
+def shared_file(ctx):
+    """a file opened before fork: root and children keep writing at one shared offset"""
+    path = os.path.join(ctx.tmp, 'shared.log')
+    rp, tree, img = tree_flow(ctx, 'sharedfile', 'file=' + path)
+    got = lines_like(rp, 'sharedfile ')
+    ctx.check(len(got) == 1, 'restored root: %s' % got)
+    ctx.note(got[0])
 
 
 @tree_case('tree-exec')

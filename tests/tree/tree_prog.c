@@ -34,7 +34,8 @@
  *   groups   S called setsid() and has a child G; P1 leads its own process
  *            group, P2 joined it. The root prints "groups root=PG/SID S=...":
  *            values as member names ("out": the value of the root's parent)
- *            at the start and at a resume, and checks it on every tick
+ *            at the start and at a resume, and checks it on every tick (the
+ *            root may lead its own session: "root=root/root")
  *   shm      a MAP_SHARED|MAP_ANONYMOUS mapping made before two children were
  *            forked: the root writes the tick number, each child copies it
  *            to its own slot and counts; the root waits until both did.
@@ -45,6 +46,17 @@
  *   refuse   child N was exec'd without LD_PRELOAD (mode "plain", no
  *            libckpt), child L is an idle libckpt child; the root reaps N
  *            once it is killed (SIGTERM) and prints "plain child reaped"
+ *   pipeline A writes records as fast as it can into a pipe to its sibling B
+ *            (64 KiB shrunk to 4 KiB: A is blocked in write() most of the
+ *            time); B reads one every 3 ms and forwards it to the root on a
+ *            pipe that A writes a heartbeat record to as well (two writers).
+ *            At the end "pipeline forwarded=N heartbeats=M"
+ *   sharedfile  the root opened file=PATH before forking A and B: all three
+ *            write 10-byte records at the one shared offset; on every tick
+ *            the root reads the file up to that offset and checks that each
+ *            writer's records are all there, in order (two opens of the file
+ *            would overwrite each other's). At the end "sharedfile bytes=N
+ *            R=N A=N B=N"
  *   alone    child K prints the ticks itself (the root only waits for it),
  *            with a counter and a heap buffer it checks: its member image is
  *            restored on its own
@@ -811,8 +823,14 @@ static void p2_check(void)
 
 static void groups_setup(void)
 {
-	static const char want[] = "groups root=out/out S=S/S G=S/S P1=P1/out P2=P1/out";
+	/* the root leads its own group or session when the test started it so */
+	const char *rpg = getpgid(0) == g_root ? "root" : "out";
+	const char *rsid = getsid(0) == g_root ? "root" : "out";
+	char want[128];
 	pid_t s, g, p2;
+
+	snprintf(want, sizeof(want), "groups root=%s/%s S=S/S G=S/S P1=P1/%s P2=P1/%s", rpg, rsid,
+		 rsid, rsid);
 
 	s = xfork("S");
 	if (!s) {
@@ -1179,6 +1197,251 @@ static void refuse_finish(void)
 	}
 }
 
+/* ---- pipeline ---------------------------------------------------------------- */
+
+static struct chan g_pl = { .name = "pipeline" };
+static int g_pl_fd = -1;		/* the root's end of the pipe from A and B */
+static unsigned char g_pl_buf[4096];
+static size_t g_pl_len;
+static uint32_t g_pl_fwd, g_pl_hb, g_pl_last_fwd;
+static int g_pl_end, g_pl_idle;
+
+static __attribute__((noreturn)) void pl_a(int to_b, int to_root)
+{
+	uint32_t seq = 0, hb = 0;
+
+	while (!g_stop) {
+		chan_send(&g_pl, to_b, ++seq);
+		if (seq % 20 == 0)
+			chan_send(&g_pl, to_root, ++hb);
+	}
+	chan_send(&g_pl, to_b, REC_END);
+	_exit(0);
+}
+
+static __attribute__((noreturn)) void pl_b(int from_a, int to_root, pid_t a)
+{
+	uint32_t expect = 1;
+
+	for (;;) {
+		unsigned char buf[sizeof(struct rec)];
+		size_t have = 0;
+		uint32_t seq;
+
+		while (have < sizeof(buf)) {
+			ssize_t n = read(from_a, buf + have, sizeof(buf) - have);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			CHECK(n > 0, "B: read from A: %s", n ? strerror(errno) : "end of file");
+			have += n;
+		}
+		seq = rec_check(&g_pl, buf, have, expect, a, g_root);
+		chan_send(&g_pl, to_root, seq);
+		if (seq == REC_END)
+			_exit(0);
+		expect++;
+		sleep_ms(3);
+	}
+}
+
+static void pl_read(int wait_ms)
+{
+	struct member *a = member("A"), *b = member("B");
+
+	for (;;) {
+		struct pollfd p = { g_pl_fd, POLLIN, 0 };
+		size_t off = 0;
+		ssize_t n;
+
+		if (poll(&p, 1, wait_ms) <= 0)
+			return;
+		n = read(g_pl_fd, g_pl_buf + g_pl_len, sizeof(g_pl_buf) - g_pl_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		CHECK(n > 0, "pipeline: read: %s", n ? strerror(errno) : "end of file");
+		g_pl_len += n;
+		for (; g_pl_len - off >= sizeof(struct rec); off += sizeof(struct rec)) {
+			const unsigned char *r = g_pl_buf + off;
+			int32_t pid;
+
+			memcpy(&pid, r + offsetof(struct rec, pid), sizeof(pid));
+			if (pid == a->pid) {
+				rec_check(&g_pl, r, sizeof(struct rec), g_pl_hb + 1, a->pid, g_root);
+				g_pl_hb++;
+			} else {
+				CHECK(!g_pl_end, "pipeline: a record after B's end");
+				if (rec_check(&g_pl, r, sizeof(struct rec), g_pl_fwd + 1, b->pid,
+					      g_root) == REC_END)
+					g_pl_end = 1;
+				else
+					g_pl_fwd++;
+			}
+		}
+		memmove(g_pl_buf, g_pl_buf + off, g_pl_len - off);
+		g_pl_len -= off;
+		wait_ms = 0;
+	}
+}
+
+static void pipeline_setup(void)
+{
+	int ab[2], up[2];
+	pid_t a, b;
+
+	CHECK(!pipe2(ab, O_CLOEXEC) && !pipe2(up, O_CLOEXEC), "pipe2: %s", strerror(errno));
+	CHECK(fcntl(ab[1], F_SETPIPE_SZ, 4096) >= 4096, "F_SETPIPE_SZ: %s", strerror(errno));
+	a = xfork("A");
+	if (!a) {
+		close(ab[0]);
+		close(up[0]);
+		pl_a(ab[1], up[1]);
+	}
+	b = xfork("B");
+	if (!b) {
+		close(ab[1]);
+		close(up[0]);
+		pl_b(ab[0], up[1], a);
+	}
+	close(ab[0]);
+	close(ab[1]);
+	close(up[1]);
+	g_pl_fd = up[0];
+	add_member("A", a, g_root, KIND_LIVE);
+	add_member("B", b, g_root, KIND_LIVE);
+	for (int i = 0; i < 500 && !g_pl_fwd; i++)
+		pl_read(10);
+	CHECK(g_pl_fwd, "pipeline: nothing came from B");
+}
+
+static void pipeline_tick(void)
+{
+	pl_read(0);
+	if (g_pl_fwd != g_pl_last_fwd)
+		g_pl_idle = 0;
+	else
+		CHECK(++g_pl_idle <= 4, "pipeline: nothing forwarded for %d ticks (last %u)",
+		      g_pl_idle, g_pl_fwd);
+	g_pl_last_fwd = g_pl_fwd;
+}
+
+static void pipeline_finish(void)
+{
+	CHECK(!kill(member("A")->pid, SIGUSR1), "kill(A): %s", strerror(errno));
+	for (int i = 0; i < 1000 && !g_pl_end; i++)
+		pl_read(10);
+	CHECK(g_pl_end, "pipeline: B did not forward the end (%u records)", g_pl_fwd);
+	reap_children();
+	CHECK(g_pl_hb >= g_pl_fwd / 20 - 1, "pipeline: %u heartbeats for %u records", g_pl_hb,
+	      g_pl_fwd);
+	out("pipeline forwarded=%u heartbeats=%u\n", g_pl_fwd, g_pl_hb);
+}
+
+/* ---- sharedfile ---------------------------------------------------------------- */
+
+#define SF_REC	10
+static int g_sf_fd = -1;
+static uint32_t g_sf_seq, g_sf_count[3], g_sf_last[3];
+static int g_sf_idle[3];
+static const char g_sf_who[3] = { 'R', 'A', 'B' };
+
+static void sf_write(char who, uint32_t seq)
+{
+	char rec[SF_REC + 1];
+
+	snprintf(rec, sizeof(rec), "%c%08u\n", who, seq);
+	for (;;) {
+		ssize_t n = write(g_sf_fd, rec, SF_REC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		CHECK(n == SF_REC, "%s: write to the shared file: %s", g_who,
+		      n < 0 ? strerror(errno) : "short");
+		return;
+	}
+}
+
+static __attribute__((noreturn)) void sf_child(char who)
+{
+	uint32_t seq = 0;
+
+	while (!g_stop) {
+		sf_write(who, ++seq);
+		sleep_ms(2);
+	}
+	_exit(0);
+}
+
+/* Everything up to the shared offset: every writer's records, each once, in order. */
+static void sf_check(void)
+{
+	off_t cur = lseek(g_sf_fd, 0, SEEK_CUR);
+	uint32_t count[3] = { 0, 0, 0 };
+	char *buf;
+
+	CHECK(cur >= 0 && cur % SF_REC == 0, "shared file: offset %lld is not at a record",
+	      (long long)cur);
+	buf = malloc(cur + 1);
+	CHECK(buf, "malloc");
+	CHECK(pread(g_sf_fd, buf, cur, 0) == cur, "shared file: pread of %lld bytes: %s",
+	      (long long)cur, strerror(errno));
+	for (off_t off = 0; off < cur; off += SF_REC) {
+		const char *r = buf + off;
+		int k = r[0] == 'R' ? 0 : r[0] == 'A' ? 1 : r[0] == 'B' ? 2 : -1;
+		unsigned seq;
+
+		CHECK(k >= 0 && r[SF_REC - 1] == '\n' && sscanf(r + 1, "%8u", &seq) == 1,
+		      "shared file: no record at offset %lld (%.10s)", (long long)off, r);
+		CHECK(seq == count[k] + 1, "shared file: %c's record %u at offset %lld follows its "
+		      "record %u (overwritten: the offset is not shared)", r[0], seq,
+		      (long long)off, count[k]);
+		count[k]++;
+	}
+	free(buf);
+	CHECK(count[0] == g_sf_seq, "shared file: %u of the root's %u records", count[0], g_sf_seq);
+	memcpy(g_sf_count, count, sizeof(count));
+}
+
+static void sharedfile_setup(void)
+{
+	const char *path = opt_str("file", NULL);
+
+	CHECK(path, "mode sharedfile needs file=PATH");
+	g_sf_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(g_sf_fd >= 0, "open %s: %s", path, strerror(errno));
+	for (int k = 1; k < 3; k++) {
+		char name[2] = { g_sf_who[k], 0 };
+		pid_t pid = xfork(k == 1 ? "A" : "B");
+
+		if (!pid)
+			sf_child(g_sf_who[k]);
+		add_member(name, pid, g_root, KIND_LIVE);
+	}
+}
+
+static void sharedfile_tick(void)
+{
+	sf_write('R', ++g_sf_seq);
+	sf_check();
+	for (int k = 1; k < 3; k++) {
+		if (g_sf_count[k] != g_sf_last[k])
+			g_sf_idle[k] = 0;
+		else
+			CHECK(++g_sf_idle[k] <= 4, "shared file: nothing from %c for %d ticks",
+			      g_sf_who[k], g_sf_idle[k]);
+		g_sf_last[k] = g_sf_count[k];
+	}
+}
+
+static void sharedfile_finish(void)
+{
+	stop_child(member("A")->pid, "A", 0);
+	stop_child(member("B")->pid, "B", 0);
+	sf_check();
+	out("sharedfile bytes=%lld R=%u A=%u B=%u\n", (long long)lseek(g_sf_fd, 0, SEEK_CUR),
+	    g_sf_count[0], g_sf_count[1], g_sf_count[2]);
+}
+
 /* ---- alone ----------------------------------------------------------------- */
 
 static __attribute__((noreturn)) void alone_child(void)
@@ -1254,9 +1517,13 @@ int main(int argc, char **argv)
 		exec_setup();
 	else if (!strcmp(mode, "refuse"))
 		refuse_setup();
+	else if (!strcmp(mode, "pipeline"))
+		pipeline_setup();
+	else if (!strcmp(mode, "sharedfile"))
+		sharedfile_setup();
 	else
 		FAIL("unknown mode \"%s\" (basic pipes sockets zombies groups shm exec refuse "
-		     "alone plain)", mode);
+		     "pipeline sharedfile alone plain)", mode);
 	if (g_nchan)
 		chans_tick(0);
 	out("ready\n");
@@ -1279,6 +1546,10 @@ int main(int argc, char **argv)
 			shm_tick(t);
 		else if (!strcmp(mode, "exec"))
 			exec_tick();
+		else if (!strcmp(mode, "pipeline"))
+			pipeline_tick();
+		else if (!strcmp(mode, "sharedfile"))
+			sharedfile_tick();
 		tick_out(t);
 		sleep_ms(g_tick_ms);
 	}
@@ -1298,6 +1569,10 @@ int main(int argc, char **argv)
 		exec_finish();
 	else if (!strcmp(mode, "refuse"))
 		refuse_finish();
+	else if (!strcmp(mode, "pipeline"))
+		pipeline_finish();
+	else if (!strcmp(mode, "sharedfile"))
+		sharedfile_finish();
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "children left at the end");
 	out("done\n");
 	return 0;
