@@ -302,6 +302,26 @@ static int tree_stream(const struct ckpt_capture *c, const struct ckpt_fd *f,
 	return c->tree && f->fd <= 2 && S_ISFIFO(st->st_mode) && !strncmp(path, "pipe:", 5);
 }
 
+/*
+ * A tree member's file opened before a fork is one open file in parent
+ * and child (one offset, one eventfd counter...). Pipes and sockets are
+ * matched by their inode at restore; the other kinds need kcmp against
+ * the parent's fd of the same number.
+ */
+static int inherited(const struct ckpt_fd *f)
+{
+	switch (f->kind) {
+	case CKPT_FD_REG: case CKPT_FD_DIR: case CKPT_FD_MEMFD: case CKPT_FD_DELETED:
+	case CKPT_FD_EVENTFD: case CKPT_FD_TIMERFD: case CKPT_FD_SIGNALFD:
+	case CKPT_FD_INOTIFY: case CKPT_FD_EPOLL:
+		break;
+	default:
+		return 0;
+	}
+	return ckpt_tree_is_member() &&
+	       !syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, f->fd, f->fd);
+}
+
 /* An earlier entry with the same open file (standard streams stay apart). */
 static struct ckpt_fd *find_dup(struct ckpt_capture *c, const struct ckpt_fd *f)
 {
@@ -365,12 +385,10 @@ static int capture_fd(struct ckpt_capture *c, int fd)
 	case CKPT_FD_MEMFD:
 	case CKPT_FD_DELETED:
 		f->pos = f->flags & O_PATH ? 0 : lseek(fd, 0, SEEK_CUR);
-		/* opened before a fork: parent and child share it, and its offset */
-		if (!orig && ckpt_tree_is_member() &&
-		    !syscall(SYS_kcmp, getpid(), getppid(), KCMP_FILE, fd, fd))
-			f->xflags |= CKPT_FDX_INHERITED;
 		break;
 	}
+	if (!orig && inherited(f))
+		f->xflags |= CKPT_FDX_INHERITED;
 	f->path_str = ckpt_str_add(c, path);
 	c->nr_fds++;
 	return 0;

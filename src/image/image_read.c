@@ -700,11 +700,17 @@ static int check_tree(struct ckpt_image *img, char *err, size_t len)
 	return CKPT_EXIT_OK;
 }
 
-/* Kinds whose open file has an offset of its own (shared by dups and fork). */
-static int offset_kind(uint32_t kind)
+/* Kinds that CKPT_FDX_INHERITED may mark: objects not matched by their inode alone. */
+static int inheritable_kind(uint32_t kind)
 {
-	return kind == CKPT_FD_REG || kind == CKPT_FD_DIR || kind == CKPT_FD_MEMFD ||
-	       kind == CKPT_FD_DELETED;
+	switch (kind) {
+	case CKPT_FD_REG: case CKPT_FD_DIR: case CKPT_FD_MEMFD: case CKPT_FD_DELETED:
+	case CKPT_FD_EVENTFD: case CKPT_FD_TIMERFD: case CKPT_FD_SIGNALFD:
+	case CKPT_FD_INOTIFY: case CKPT_FD_EPOLL:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 static int check_fds(struct ckpt_image *img, char *err, size_t len)
@@ -718,7 +724,7 @@ static int check_fds(struct ckpt_image *img, char *err, size_t len)
 		    f->data_len > img->meta_size[CKPT_SEC_FDDATA] - f->data_off ||
 		    f->xflags & ~(CKPT_FDX_DUP | CKPT_FDX_PEER_GONE | CKPT_FDX_STDIO |
 				  CKPT_FDX_INHERITED) ||
-		    ((f->xflags & CKPT_FDX_INHERITED) && (!offset_kind(f->kind) ||
+		    ((f->xflags & CKPT_FDX_INHERITED) && (!inheritable_kind(f->kind) ||
 							 (f->xflags & CKPT_FDX_DUP))) ||
 		    ((f->xflags & CKPT_FDX_STDIO) && (f->kind != CKPT_FD_PIPE || f->fd > 2)) ||
 		    (f->kind == CKPT_FD_STDIO && f->fd > 2 && !(f->xflags & CKPT_FDX_DUP)))

@@ -515,6 +515,12 @@ static int build_files(struct rst_tree *t, struct rst_ctx *x, char *err, size_t 
 			src = file_source(t, &img, f);
 			if (src == f)
 				continue;
+			if (src->kind == CKPT_FD_EPOLL) {
+				/* its targets are fds of each process: each gets its own again */
+				pr_warn("pid %d fd %d: epoll instance shared with its parent since fork "
+					"is restored as a copy of its own", t->imgs[k]->proc->pid, f->fd);
+				continue;
+			}
 			for (n = 0; n < t->nr_files && t->files[n].src != src; n++)
 				;
 			if (n < t->nr_files)
