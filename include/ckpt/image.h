@@ -417,14 +417,21 @@ struct ckpt_fd_lock {
 /*
  * TCP and UDP sockets (INET, every socket). A listening socket binds and
  * listens again; a bound or connected UDP socket binds (and connects)
- * again; a TCP connection comes back as a socket reset by its peer.
+ * again. A TCP connection whose other end is restored too (in the same
+ * process or another one of its tree) is connected again on the same
+ * addresses and ports, with the bytes that were queued in each direction;
+ * any other comes back as a socket reset by its peer.
  */
 enum ckpt_inet_state {
 	CKPT_INET_NEW = 1,		/* neither bound nor connected: a new socket */
 	CKPT_INET_BOUND,		/* bound, not listening (TCP) or not connected (UDP) */
 	CKPT_INET_LISTEN,		/* TCP: bound and listening */
 	CKPT_INET_CONNECTED,		/* UDP with a default destination (connect) */
-	CKPT_INET_RESET,		/* TCP connection (any state but LISTEN and CLOSE) */
+	CKPT_INET_RESET,		/* TCP connection whose queues were not saved (its other
+					   end is not restored with it, it was being opened, or
+					   they could not be read): comes back reset */
+	CKPT_INET_ESTABLISHED,		/* TCP connection, open or half closed; struct
+					   ckpt_inet_conn and its queued bytes follow */
 	CKPT_INET_MAX,
 };
 
@@ -452,7 +459,36 @@ struct ckpt_fd_inet {
 	uint32_t backlog;		/* LISTEN: the listen() backlog, at most INT32_MAX */
 	uint32_t pending;		/* LISTEN: connections not accepted yet (lost) */
 	struct ckpt_inet_addr local;	/* getsockname */
-	struct ckpt_inet_addr peer;	/* getpeername: CONNECTED, RESET (zero if unknown) */
+	struct ckpt_inet_addr peer;	/* getpeername: CONNECTED, RESET (zero if unknown), ESTABLISHED */
+};
+
+/*
+ * After ckpt_fd_inet when state is ESTABLISHED (tcp_state ESTABLISHED,
+ * FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, CLOSING or LAST_ACK: whether each side
+ * has sent its FIN follows from it). Offsets count the bytes of one
+ * direction of the stream since the connection opened, as the kernel does
+ * (tcpi_bytes_received, tcpi_bytes_sent); the two ends are saved one after
+ * the other, and the offsets tell restore which of the bytes queued at one
+ * end the other end had already received. Then follow recv_len bytes (the
+ * stream from read_off on), padded with zeros to 8, and send_len bytes (the
+ * stream up to write_off), padded to 8.
+ */
+#define CKPT_INET_SNDQ_UNREAD	0x1	/* unacked > 0 but the send queue could not be read
+					   (TCP_REPAIR needs CAP_NET_ADMIN): send_len is 0 */
+
+struct ckpt_inet_conn {
+	uint64_t read_off;		/* bytes the program had read from the connection */
+	uint64_t write_off;		/* bytes it had written to it (the FIN not counted) */
+	uint64_t recv_len;		/* received, not read yet */
+	uint64_t send_len;		/* written, not acknowledged by the peer: saved */
+	uint64_t unacked;		/* written, not acknowledged (SIOCOUTQ, the FIN not counted) */
+	uint32_t flags;			/* CKPT_INET_SNDQ_* */
+	int32_t sndbuf, rcvbuf;		/* SO_SNDBUF, SO_RCVBUF as getsockopt reported them */
+	int32_t peek_off;		/* SO_PEEK_OFF, -1 if off */
+	int32_t linger;			/* SO_LINGER seconds, -1 if off */
+	int32_t keepidle, keepintvl, keepcnt;	/* TCP_KEEPIDLE (s), TCP_KEEPINTVL (s), TCP_KEEPCNT */
+	uint32_t user_timeout;		/* TCP_USER_TIMEOUT (ms) */
+	uint32_t cork;			/* TCP_CORK */
 };
 
 /* One POSIX timer (timer_create). */

@@ -565,13 +565,60 @@ static int check_inet_addr(const struct ckpt_fd_inet *in, const struct ckpt_inet
 	return 0;
 }
 
+/* Bytes of zeros after len bytes at p, up to the next multiple of 8. */
+static int zero_pad(const char *p, uint64_t len)
+{
+	for (uint64_t k = len; k % 8; k++)
+		if (p[k])
+			return -1;
+	return 0;
+}
+
+/* An ESTABLISHED connection's struct ckpt_inet_conn and queues, after the ckpt_fd_inet. */
+static int check_inet_conn(const struct ckpt_fd *f, const struct ckpt_fd_inet *in)
+{
+	const struct ckpt_inet_conn *cn = (const void *)(in + 1);
+	const char *q = (const char *)(cn + 1);
+	uint64_t left, rpad, spad;
+
+	switch (in->tcp_state) {
+	case 1:		/* TCP_ESTABLISHED */
+	case 4:		/* TCP_FIN_WAIT1 */
+	case 5:		/* TCP_FIN_WAIT2 */
+	case 8:		/* TCP_CLOSE_WAIT */
+	case 9:		/* TCP_LAST_ACK */
+	case 11:	/* TCP_CLOSING */
+		break;
+	default:
+		return -1;
+	}
+	if (f->data_len < sizeof(*in) + sizeof(*cn) || !in->local.port || !in->peer.port)
+		return -1;
+	left = f->data_len - sizeof(*in) - sizeof(*cn);
+	if (cn->recv_len > left || cn->send_len > left)
+		return -1;
+	rpad = (cn->recv_len + 7) & ~7ull;
+	spad = (cn->send_len + 7) & ~7ull;
+	if (rpad + spad != left || zero_pad(q, cn->recv_len) || zero_pad(q + rpad, cn->send_len))
+		return -1;
+	if (cn->flags & ~CKPT_INET_SNDQ_UNREAD ||
+	    ((cn->flags & CKPT_INET_SNDQ_UNREAD) && (cn->send_len || !cn->unacked)) ||
+	    cn->send_len > cn->write_off || cn->unacked > cn->write_off ||
+	    cn->read_off > UINT64_MAX - cn->recv_len)
+		return -1;
+	return cn->sndbuf > 0 && cn->rcvbuf > 0 && cn->peek_off >= -1 && cn->linger >= -1 &&
+	       cn->keepidle > 0 && cn->keepintvl > 0 && cn->keepcnt > 0 && cn->cork <= 1 ? 0 : -1;
+}
+
 static int check_fd_inet(const struct ckpt_fd *f, const struct ckpt_fd_inet *in)
 {
 	uint32_t opts = CKPT_INET_OPT_REUSEADDR | CKPT_INET_OPT_REUSEPORT |
 			CKPT_INET_OPT_KEEPALIVE | CKPT_INET_OPT_BROADCAST;
 	int tcp;
 
-	if (f->data_len != sizeof(*in) || (in->family != AF_INET && in->family != AF_INET6))
+	if (f->data_len < sizeof(*in) || (in->family != AF_INET && in->family != AF_INET6))
+		return -1;
+	if (in->state != CKPT_INET_ESTABLISHED && f->data_len != sizeof(*in))
 		return -1;
 	if (in->type == SOCK_STREAM && in->protocol == IPPROTO_TCP)
 		tcp = 1;
@@ -589,6 +636,7 @@ static int check_fd_inet(const struct ckpt_fd *f, const struct ckpt_fd_inet *in)
 	if (in->state != CKPT_INET_LISTEN && (in->backlog || in->pending))
 		return -1;
 	if (in->state != CKPT_INET_CONNECTED && in->state != CKPT_INET_RESET &&
+	    in->state != CKPT_INET_ESTABLISHED &&
 	    (in->peer.port || in->peer.scope_id || memcmp(in->peer.addr, (uint8_t[16]){ 0 }, 16)))
 		return -1;
 	switch (in->state) {
@@ -602,6 +650,8 @@ static int check_fd_inet(const struct ckpt_fd *f, const struct ckpt_fd_inet *in)
 		return !tcp && in->local.port && in->peer.port ? 0 : -1;
 	case CKPT_INET_RESET:
 		return tcp ? 0 : -1;
+	case CKPT_INET_ESTABLISHED:
+		return tcp ? check_inet_conn(f, in) : -1;
 	default:
 		return -1;
 	}
