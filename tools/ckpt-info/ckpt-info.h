@@ -78,6 +78,11 @@ const char *clock_name(int clockid);
 const char *notify_name(int notify);
 void prot_str(const struct ckpt_region *r, char buf[5]);
 void open_flags_str(uint32_t flags, uint32_t fdflags, char *buf, size_t len);
+const char *inet_state_name(uint32_t state);
+const char *tcp_state_name(uint32_t tcpi_state);
+void inet_addr_str(const struct ckpt_fd_inet *s, const struct ckpt_inet_addr *a, char *buf,
+		   size_t len);
+const struct ckpt_inet_conn *inet_conn(const struct ckpt_fd *f, const struct ckpt_fd_inet *s);
 const char *sock_type_name(uint32_t type);
 void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *buf, size_t len);
 void iso_time(uint64_t ns, char *buf, size_t len);

@@ -258,33 +258,72 @@ static size_t timerfd_str(const struct ckpt_fd_timerfd *t, char *buf, size_t len
 	return pos;
 }
 
-/* One line on the kind-specific state of an fd (inotify paths aside); "" if none. */
-static size_t inet_addr_str(const struct ckpt_fd_inet *s, const struct ckpt_inet_addr *a,
-			    char *buf, size_t len, size_t pos)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	inet_ntop(s->family == AF_INET6 ? AF_INET6 : AF_INET, a->addr, host, sizeof(host));
-	return add(buf, len, pos, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a->port);
-}
-
-static size_t inet_str(const struct ckpt_fd_inet *s, char *buf, size_t len, size_t pos)
+const char *inet_state_name(uint32_t state)
 {
 	static const char *const states[CKPT_INET_MAX] = {
 		[CKPT_INET_NEW] = "new", [CKPT_INET_BOUND] = "bound",
 		[CKPT_INET_LISTEN] = "listening", [CKPT_INET_CONNECTED] = "connected",
 		[CKPT_INET_RESET] = "connection, restored as reset",
+		[CKPT_INET_ESTABLISHED] = "connection",
 	};
 
-	pos = add(buf, len, pos, "%s %s ", s->protocol == IPPROTO_TCP ? "tcp" : "udp",
-		  s->state < CKPT_INET_MAX && states[s->state] ? states[s->state] : "?");
-	pos = inet_addr_str(s, &s->local, buf, len, pos);
-	if (s->state == CKPT_INET_CONNECTED || s->state == CKPT_INET_RESET) {
-		pos = add(buf, len, pos, " -> ");
-		pos = inet_addr_str(s, &s->peer, buf, len, pos);
+	return state < CKPT_INET_MAX && states[state] ? states[state] : "?";
+}
+
+const char *tcp_state_name(uint32_t st)
+{
+	static const char *const states[] = {
+		[1] = "ESTABLISHED", [2] = "SYN_SENT", [3] = "SYN_RECV", [4] = "FIN_WAIT1",
+		[5] = "FIN_WAIT2", [6] = "TIME_WAIT", [7] = "CLOSE", [8] = "CLOSE_WAIT",
+		[9] = "LAST_ACK", [10] = "LISTEN", [11] = "CLOSING", [12] = "NEW_SYN_RECV",
+	};
+
+	return st < ARRAY_SIZE(states) && states[st] ? states[st] : "?";
+}
+
+/* "127.0.0.1:80", "[::1]:80" */
+void inet_addr_str(const struct ckpt_fd_inet *s, const struct ckpt_inet_addr *a, char *buf,
+		   size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(s->family == AF_INET6 ? AF_INET6 : AF_INET, a->addr, host, sizeof(host));
+	snprintf(buf, len, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a->port);
+}
+
+/* An ESTABLISHED connection's struct ckpt_inet_conn, NULL for any other socket. */
+const struct ckpt_inet_conn *inet_conn(const struct ckpt_fd *f, const struct ckpt_fd_inet *s)
+{
+	if (s->state != CKPT_INET_ESTABLISHED ||
+	    f->data_len < sizeof(*s) + sizeof(struct ckpt_inet_conn))
+		return NULL;
+	return (const void *)(s + 1);
+}
+
+static size_t inet_str(const struct ckpt_fd *f, const struct ckpt_fd_inet *s, char *buf,
+		       size_t len, size_t pos)
+{
+	const struct ckpt_inet_conn *cn = inet_conn(f, s);
+	char a[INET6_ADDRSTRLEN + 16];
+
+	inet_addr_str(s, &s->local, a, sizeof(a));
+	pos = add(buf, len, pos, "%s %s %s", s->protocol == IPPROTO_TCP ? "tcp" : "udp",
+		  inet_state_name(s->state), a);
+	if (s->state == CKPT_INET_CONNECTED || s->state == CKPT_INET_RESET || cn) {
+		inet_addr_str(s, &s->peer, a, sizeof(a));
+		pos = add(buf, len, pos, " -> %s", a);
 	}
 	if (s->state == CKPT_INET_LISTEN)
 		pos = add(buf, len, pos, ", backlog %u, %u not accepted", s->backlog, s->pending);
+	if (cn) {
+		pos = add(buf, len, pos, " (%s), %llu bytes received not read, %llu written not "
+			  "acknowledged", tcp_state_name(s->tcp_state),
+			  (unsigned long long)cn->recv_len, (unsigned long long)cn->unacked);
+		if (cn->flags & CKPT_INET_SNDQ_UNREAD)
+			pos = add(buf, len, pos, " (not saved)");
+		else if (cn->send_len)
+			pos = add(buf, len, pos, " (%llu saved)", (unsigned long long)cn->send_len);
+	}
 	return pos;
 }
 
@@ -357,7 +396,7 @@ void fd_state_str(const struct ckpt_image *img, const struct ckpt_fd *f, char *b
 			pos = add(buf, len, pos, "%s fd %d events %#x data %#llx", i ? ";" : ":",
 				  t[i].tfd, t[i].events, (unsigned long long)t[i].data);
 	} else if (d && f->kind == CKPT_FD_INET) {
-		pos = inet_str(d, buf, len, pos);
+		pos = inet_str(f, d, buf, len, pos);
 	} else if (d && f->kind == CKPT_FD_INOTIFY) {
 		pos = add(buf, len, pos, "%u watches", ((const struct ckpt_fd_inotify *)d)->nr);
 	} else if (d && (f->kind == CKPT_FD_MEMFD || f->kind == CKPT_FD_DELETED)) {

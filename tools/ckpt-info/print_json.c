@@ -3,9 +3,11 @@
  * The report as one JSON object. Addresses, masks and flags are strings
  * ("0x..."): 64-bit values do not survive JSON parsers that use doubles.
  */
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/ucontext.h>
 
 #include "ckpt-info.h"
@@ -405,6 +407,46 @@ static void json_inotify(const struct ckpt_image *img, const struct ckpt_fd_inot
 	j_close(j, ']');
 }
 
+static void json_inet(const struct ckpt_fd *f, const struct ckpt_fd_inet *s, struct json *j)
+{
+	const struct ckpt_inet_conn *cn = inet_conn(f, s);
+	char a[80];
+
+	j_str(j, "protocol", s->protocol == IPPROTO_TCP ? "tcp" : "udp", SIZE_MAX);
+	j_str(j, "family", s->family == AF_INET6 ? "ipv6" : "ipv4", SIZE_MAX);
+	j_str(j, "state", inet_state_name(s->state), SIZE_MAX);
+	if (s->protocol == IPPROTO_TCP)
+		j_str(j, "tcp_state", tcp_state_name(s->tcp_state), SIZE_MAX);
+	j_hex(j, "options", s->opts);
+	inet_addr_str(s, &s->local, a, sizeof(a));
+	j_str(j, "local", a, SIZE_MAX);
+	if (s->state == CKPT_INET_CONNECTED || s->state == CKPT_INET_RESET || cn) {
+		inet_addr_str(s, &s->peer, a, sizeof(a));
+		j_str(j, "peer", a, SIZE_MAX);
+	}
+	if (s->state == CKPT_INET_LISTEN) {
+		j_u64(j, "backlog", s->backlog);
+		j_u64(j, "pending", s->pending);
+	}
+	if (!cn)
+		return;
+	j_u64(j, "read_off", cn->read_off);
+	j_u64(j, "write_off", cn->write_off);
+	j_u64(j, "received", cn->recv_len);
+	j_u64(j, "unacked", cn->unacked);
+	j_u64(j, "unacked_saved", cn->send_len);
+	j_bool(j, "send_queue_unread", cn->flags & CKPT_INET_SNDQ_UNREAD);
+	j_i64(j, "sndbuf", cn->sndbuf);
+	j_i64(j, "rcvbuf", cn->rcvbuf);
+	j_i64(j, "peek_off", cn->peek_off);
+	j_i64(j, "linger", cn->linger);
+	j_i64(j, "keepidle", cn->keepidle);
+	j_i64(j, "keepintvl", cn->keepintvl);
+	j_i64(j, "keepcnt", cn->keepcnt);
+	j_u64(j, "user_timeout", cn->user_timeout);
+	j_bool(j, "cork", cn->cork);
+}
+
 /* The kind-specific state: members of the fd's object. */
 static void json_fd_state(const struct ckpt_image *img, const struct ckpt_fd *f, struct json *j)
 {
@@ -458,6 +500,9 @@ static void json_fd_state(const struct ckpt_image *img, const struct ckpt_fd *f,
 	case CKPT_FD_MEMFD:
 	case CKPT_FD_DELETED:
 		json_fd_file(f, d, j);
+		break;
+	case CKPT_FD_INET:
+		json_inet(f, d, j);
 		break;
 	}
 }
