@@ -6,17 +6,18 @@
 Opens, at fixed fds (printed as "fds NAME=FD ..."):
   listen   TCP listening on 127.0.0.1 (or ::1), non-blocking, TCP_NODELAY, SO_REUSEADDR,
            backlog 7, with one connection waiting in its accept queue (lost at restore)
-  queued   the client end of that waiting connection (a connection: reset at restore)
+  queued   the client end of that waiting connection (its other end is no fd: it comes back
+           reset)
   conn     the client end of an established loopback connection
-  peer     its accepted end (both are connections: reset at restore)
+  peer     its accepted end (both ends are the program's: the connection comes back)
   udp      UDP bound to a port
   udpconn  UDP connected to the udp socket
   fresh    TCP neither bound nor connected
 Follows tests/progs/common.h: ready, tick N, "resumed N" on the first tick after a restore
 (getppid() changed), FAIL ..., done. After a restore it checks that the listener accepts
-a new connection at the same address, that both UDP sockets still exchange datagrams, and,
-after the first restore, that the connections report a reset (ECONNRESET, then end of file
-or EPIPE).
+a new connection at the same address, that both UDP sockets still exchange datagrams, that
+conn and peer still exchange bytes on the same addresses, and, after the first restore, that
+queued reports a reset (ECONNRESET, then end of file or EPIPE).
 """
 import errno
 import fcntl
@@ -84,6 +85,7 @@ if peer.recv(5) != b'hello':
 
 print('fds listen=10 conn=11 peer=12 queued=13 udp=14 udpconn=15 fresh=16', flush=True)
 print('addr %s %d' % (LADDR[0], LADDR[1]), flush=True)
+CONN = (conn.getsockname(), conn.getpeername())
 
 
 def check_static(where):
@@ -103,6 +105,24 @@ def check_static(where):
         fail('%s: udpconn connected to %s' % (where, udpconn.getpeername()))
     if fresh.getsockname()[1] != 0:
         fail('%s: fresh socket is bound' % where)
+    if (conn.getsockname(), conn.getpeername()) != CONN or \
+            (peer.getsockname(), peer.getpeername()) != CONN[::-1]:
+        fail('%s: conn %s, peer %s, want %s' % (where, (conn.getsockname(), conn.getpeername()),
+                                                 (peer.getsockname(), peer.getpeername()), CONN))
+
+
+def check_conn():
+    """conn and peer: a connection again, both ways."""
+    for a, b, m in ((conn, peer, b'ping'), (peer, conn, b'pong')):
+        a.sendall(m)
+        b.settimeout(2)
+        try:
+            got = b.recv(100)
+        except OSError as e:
+            fail('conn: %r not received: %s' % (m, e))
+        if got != m:
+            fail('conn: got %r, want %r' % (got, m))
+    print('conn exchanges', flush=True)
 
 
 def check_reset(name, s):
@@ -159,10 +179,9 @@ def check_after_restore(first):
     if udpconn.recv(100) != b'pong':
         fail('udp: no pong')
     print('udp exchanges', flush=True)
-    if not first:
-        return      # the connections were reset (and read) after the first restore
-    for name, s in (('conn', conn), ('peer', peer), ('queued', queued)):
-        check_reset(name, s)
+    check_conn()
+    if first:       # reset (and read) after the first restore
+        check_reset('queued', queued)
 
 
 print('ready', flush=True)

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""Servers and sockets: TCP/UDP sockets of every supported state (inet_prog.py), python3's
+"""Servers and sockets: TCP/UDP sockets of every supported state (inet_prog.py), TCP
+connections of a program to itself with bytes queued both ways (tcp_pair_prog.py), python3's
 http.server with a client before and after the restore, sqlite3 with a transaction open
 across the checkpoint (sqlite_prog.py), redis-server if installed; refusals of raw and
 netlink sockets; a taken port and a malformed image at restore."""
+import ctypes
 import glob
+import json
 import os
 import re
 import shutil
@@ -46,32 +49,32 @@ def _inet(ctx, v6):
     res = run_case(ctx, args, start_tick=5)
     out = res['restored'][0].lines()
     err = restore_stderr(res['restored'][0])
-    for what in ('listener accepts', 'udp exchanges', 'conn reset:', 'peer reset:',
-                 'queued reset:'):
+    for what in ('listener accepts', 'udp exchanges', 'conn exchanges', 'queued reset:'):
         ctx.check(any(l.startswith(what) for l in out), 'restored program never printed %r' % what)
     addr = [l.split() for l in res['orig'].lines() if l.startswith('addr ')][0]
     host = '[%s]' % addr[1] if v6 else addr[1]
     port = addr[2]
-    # one line per connection, naming the fd and both addresses
+    # one line for the connection whose other end is no fd (waiting to be accepted), naming
+    # the fd and both addresses; the connection of conn and peer comes back
     h, any_port, lport = re.escape(host), r':\d+', ':' + port
-    for fd, local, peer in (('11', h + any_port, h + lport), ('12', h + lport, h + any_port),
-                            ('13', h + any_port, h + lport)):
-        rx = (r'fd %s: TCP connection %s -> %s \(ESTABLISHED at the checkpoint\) is not '
-              r'restored: it reads as reset by the peer \(ECONNRESET\)' % (fd, local, peer))
-        ctx.check(len(re.findall(rx, err)) == 1, 'ckpt-restore did not log fd %s once as /%s/:\n%s'
-                  % (fd, rx, err))
+    rx = (r'fd 13: TCP connection %s -> %s \(ESTABLISHED at the checkpoint\) is not '
+          r'restored: it reads as reset by the peer \(ECONNRESET\)' % (h + any_port, h + lport))
+    ctx.check(len(re.findall(rx, err)) == 1, 'ckpt-restore did not log fd 13 once as /%s/:\n%s'
+              % (rx, err))
     ctx.check(re.search(r'fd 10: 1 connection waiting to be accepted on %s:%s at the checkpoint '
                         r'is lost' % (re.escape(host), port), err),
               'ckpt-restore did not warn about the lost queued connection:\n%s' % err)
-    ctx.check(len(err.strip().splitlines()) == 4, 'ckpt-restore printed more than the 4 '
+    ctx.check(len(err.strip().splitlines()) == 2, 'ckpt-restore printed more than the 2 '
               'expected warnings:\n%s' % err)
-    ctx.note([l for l in err.splitlines() if 'fd 11' in l][0])
+    ctx.note([l for l in err.splitlines() if 'fd 13' in l][0])
 
 
 @case('server_inet')
 def server_inet(ctx):
     """IPv4: listening TCP (same port, options, O_NONBLOCK), bound and connected UDP, a fresh
-    socket are rebuilt; 3 connections come back reset, one line each; queued one lost"""
+    socket are rebuilt; the program's connection to itself comes back (its client end's
+    TIME_WAIT left by the killed original is passed); the connection waiting in the accept
+    queue comes back reset, one line; the queued one is lost"""
     _inet(ctx, False)
 
 
@@ -88,8 +91,8 @@ def server_inet6(ctx):
 
 @case('server_inet_chain')
 def server_inet_chain(ctx):
-    """checkpoint the restored program (its connections now reset), kill it, restore that
-    image: the listener and UDP sockets work again"""
+    """checkpoint the restored program (one connection now reset, one rebuilt), kill it,
+    restore that image: the listener, UDP sockets and the rebuilt connection work again"""
     argv = [python3(), os.path.join(HERE, 'inet_prog.py'), '60']
     orig = ctx.start(argv)
     orig.wait_tick(4, ctx.left(10))
@@ -98,6 +101,8 @@ def server_inet_chain(ctx):
     ctx.kill(orig)
     r1 = ctx.restore(img1, name='first restore')
     r1.wait_line('queued reset', ctx.left(10))
+    ctx.check('conn exchanges' in r1.lines(), 'conn and peer did not exchange after the first '
+              'restore')
     t1 = r1.wait_tick(t0 + 3, ctx.left(10))
     img2 = ctx.checkpoint(r1)
     ctx.kill_restored(r1)
@@ -105,9 +110,182 @@ def server_inet_chain(ctx):
     r2 = ctx.restore(img2, name='second restore')
     finish_restored(ctx, r2, t1, last_tick(r1.lines()), final=60)
     out = r2.lines()
-    ctx.check('listener accepts' in out and 'udp exchanges' in out,
-              'the second restore did not check the listener and UDP sockets')
+    ctx.check('listener accepts' in out and 'udp exchanges' in out and 'conn exchanges' in out,
+              'the second restore did not check the listener, UDP sockets and connection')
     ctx.check(t0 < t1, 'ticks did not advance')
+
+
+# --- TCP connections of the program to itself ---------------------------------------
+
+def _pair_argv(*modes, ticks=40):
+    return [python3(), os.path.join(HERE, 'tcp_pair_prog.py'), str(ticks)] + list(modes)
+
+
+def _fds_of(proc):
+    return dict(kv.split('=') for kv in
+                [l for l in proc.lines() if l.startswith('fds ')][0].split()[1:])
+
+
+def _info_inet(ctx, img):
+    """fd number -> the inet members of ckpt-info --json for the image."""
+    _, out, _ = ctx.tool([os.path.join(ctx.b.dir, 'tools', 'ckpt-info'), '--json',
+                          '--no-backtrace', img], expect=0)
+    return {f['fd']: f for f in json.loads(out)['fds'] if f['kind'] == 'inet'}
+
+
+def _pair(ctx, modes, what):
+    res = run_case(ctx, _pair_argv(*modes), start_tick=5)
+    r = res['restored'][0]
+    out = r.lines()
+    err = restore_stderr(r)
+    for w in what:
+        ctx.check(any(l.startswith(w) for l in out), 'restored program never printed %r' % w)
+    ctx.check(not err.strip(), 'ckpt-restore warned:\n%s' % err)
+    fds = _fds_of(res['orig'])
+    info = _info_inet(ctx, res['images'][0][0])
+    for n in ('client', 'server', 'hclient', 'hserver'):
+        f = info[int(fds[n])]
+        ctx.check(f['state'] == 'connection' and f['tcp_state'] in
+                  {'client': ('ESTABLISHED',), 'server': ('ESTABLISHED',),
+                   'hclient': ('FIN_WAIT1', 'FIN_WAIT2'), 'hserver': ('CLOSE_WAIT',)}[n],
+                  'ckpt-info shows %s (fd %s) as %s, %s' % (n, fds[n], f['state'],
+                                                            f['tcp_state']))
+    c, sv = info[int(fds['client'])], info[int(fds['server'])]
+    ctx.check(c['received'] == 16 and (sv['received'] == 16 or 'big' in modes),
+              'ckpt-info: client and server had %d and %d bytes unread, want 16 each' %
+              (c['received'], sv['received']))
+    ctx.check(info[int(fds['hserver'])]['received'] == 4, 'hserver had not "half" queued')
+    return res, info, fds
+
+
+@case('server_tcp_pair')
+def server_tcp_pair(ctx):
+    """tcp_pair_prog.py: a loopback connection of the program to itself with two messages
+    unread each way at the checkpoint comes back on the same fds and addresses with exactly
+    those bytes, its options (TCP_NODELAY, keepalive, buffer sizes, TCP_USER_TIMEOUT,
+    SO_LINGER), and goes on; a half-closed one (FIN_WAIT2 / CLOSE_WAIT) keeps its "half" and
+    end of file; no warning"""
+    res, info, fds = _pair(ctx, [], ('pair continues', 'half closed kept'))
+    ctx.note('client %s, server %s: %d and %d bytes unread' % (
+        info[int(fds['client'])]['local'], info[int(fds['server'])]['local'],
+        info[int(fds['client'])]['received'], info[int(fds['server'])]['received']))
+
+
+@case('server_tcp_pair_v6_late')
+def server_tcp_pair_v6_late(ctx):
+    """the same over ::1, with the listener at a higher fd than its accepted connections (it
+    is built first, for them) and SO_REUSEADDR on it and them"""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(('::1', 0))
+    except OSError as e:
+        raise CaseSkip('no IPv6 loopback: %s' % e)
+    _pair(ctx, ['v6', 'late', 'reuse'], ('pair continues', 'half closed kept'))
+
+
+@case('server_tcp_backlog')
+def server_tcp_backlog(ctx):
+    """1 MiB written by one end and not read by the other: most of it is in the writer's send
+    queue (SIOCOUTQ > 0, read with TCP_REPAIR, which leaves the writer's SO_REUSEADDR as it
+    was); after the restore the reader gets all of it, byte for byte, then the numbered
+    messages"""
+    res, info, fds = _pair(ctx, ['big', 'reuse'], ('backlog intact 1048576', 'pair continues',
+                                                   'half closed kept'))
+    outq = int([l for l in res['orig'].lines() if l.startswith('outq ')][0].split()[1])
+    c = info[int(fds['client'])]
+    ctx.check(outq > 0 and c['unacked'] > 0 and c['unacked_saved'] >= c['unacked'] and
+              not c['send_queue_unread'],
+              'want a send queue saved: outq %d, ckpt-info %s' % (outq, c))
+    ctx.note('send queue at the checkpoint %d bytes (%d saved), %d bytes received not read' %
+             (c['unacked'], c['unacked_saved'], info[int(fds['server'])]['received']))
+
+
+@case('server_tcp_pair_chain')
+def server_tcp_pair_chain(ctx):
+    """checkpoint the restored program, kill it, restore that image: its rebuilt connections
+    are saved and rebuilt again, with their bytes"""
+    orig = ctx.start(_pair_argv(ticks=60))
+    orig.wait_tick(4, ctx.left(10))
+    t0 = last_tick(orig.lines())
+    img1 = ctx.checkpoint(orig)
+    ctx.kill(orig)
+    r1 = ctx.restore(img1, name='first restore')
+    r1.wait_line('half closed kept', ctx.left(10))
+    t1 = r1.wait_tick(t0 + 3, ctx.left(10))
+    img2 = ctx.checkpoint(r1)
+    ctx.kill_restored(r1)
+    check_no_fail(ctx, r1)
+    r2 = ctx.restore(img2, name='second restore')
+    finish_restored(ctx, r2, t1, last_tick(r1.lines()), final=60)
+    ctx.check(any(l.startswith('pair continues') for l in r2.lines()),
+              'the second restore did not go on with the connection')
+    err = restore_stderr(r1) + restore_stderr(r2)
+    ctx.check(not err.strip(), 'ckpt-restore warned:\n%s' % err)
+
+
+@case('server_tcp_pair_alive')
+def server_tcp_pair_alive(ctx):
+    """the original still runs and holds the connection's addresses and ports (its listener
+    closed): the restore fails with exit 11 naming the fd and the addresses; once it is
+    killed, the same image restores"""
+    orig = ctx.start(_pair_argv('nolisten'))
+    orig.wait_tick(3, ctx.left(10))
+    t0 = last_tick(orig.lines())
+    img = ctx.checkpoint(orig)
+    rc, _, err = ctx.tool([ctx.b.ckpt_restore, img])
+    fds = _fds_of(orig)
+    rx = (r'fd (%s|%s): cannot connect TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ again \(its '
+          r'other end is fd \d+\): .*: (Address already in use|Cannot assign requested address)'
+          % (fds['client'], fds['server']))
+    ctx.check(rc == EXIT_ENV and re.search(rx, err), 'restore beside the original: exit %d, %r; '
+              'want %d and /%s/' % (rc, err.strip(), EXIT_ENV, rx))
+    ctx.note(err.strip().splitlines()[-1])
+    orig.wait_tick(t0 + 2, ctx.left(10))
+    check_no_fail(ctx, orig)
+    ctx.kill(orig)
+    finish_restored(ctx, ctx.restore(img), t0, last_tick(orig.lines()), final=40)
+
+
+def _drop_net_admin():
+    """preexec_fn: the program runs without CAP_NET_ADMIN (out of the bounding set)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(24, 12, 0, 0, 0):     # PR_CAPBSET_DROP, CAP_NET_ADMIN
+        raise OSError(ctypes.get_errno(), 'PR_CAPBSET_DROP')
+
+
+@case('server_tcp_no_net_admin')
+def server_tcp_no_net_admin(ctx):
+    """without CAP_NET_ADMIN a send queue cannot be read: with 1 MiB not yet received by the
+    other end the checkpoint fails naming the fd, addresses and bytes, and the program runs
+    on; with only the usual bytes in flight the checkpoint and restore work"""
+    orig = ctx.start(_pair_argv('big'), preexec_fn=_drop_net_admin)
+    t = orig.wait_tick(3, ctx.left(10))
+    with open('/proc/%d/status' % orig.pid) as f:
+        capeff = int([l for l in f if l.startswith('CapEff:')][0].split()[1], 16)
+    ctx.check(not capeff & (1 << 12), 'the program still has CAP_NET_ADMIN')
+    fds = _fds_of(orig)
+    rc, _, err = ctx.checkpoint(orig, expect=None)
+    rx = (r'fd %s: TCP connection 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+: (\d+) bytes written are '
+          r'not yet received by its other end \(fd %s\) and reading them needs CAP_NET_ADMIN '
+          r'\(TCP_REPAIR\)' % (fds['client'], fds['server']))
+    m = re.search(rx, err)
+    ctx.check(rc == EXIT_CKPT and m and int(m.group(1)) > 0,
+              'ckpt-ctl: exit %d, %r; want %d and /%s/' % (rc, err.strip(), EXIT_CKPT, rx))
+    ctx.check(not glob.glob(os.path.join(ctx.img_dir, '*')), 'files left in the image directory')
+    orig.wait_tick(t + 3, ctx.left(10))
+    check_no_fail(ctx, orig)
+    ctx.note(err.strip())
+    ctx.kill(orig)
+    # the same program without the backlog
+    orig = ctx.start(_pair_argv(), name='second original', preexec_fn=_drop_net_admin)
+    orig.wait_tick(5, ctx.left(10))
+    t0 = last_tick(orig.lines())
+    img = ctx.checkpoint(orig)
+    ctx.kill(orig)
+    r = ctx.restore(img)
+    finish_restored(ctx, r, t0, last_tick(orig.lines()), final=40)
+    ctx.check(any(l.startswith('pair continues') for l in r.lines()),
+              'the restored program did not go on with the connection')
 
 
 # --- python3 -m http.server --------------------------------------------------
@@ -624,7 +802,21 @@ def server_bad_image(ctx):
                                      (14, 28, 4, 5, 'pending connections on UDP'),
                                      (14, 12, 4, 3, 'UDP socket listening'),
                                      (15, 72, 2, 0, 'connected UDP without a peer port'),
-                                     (16, 60, 2, 80, 'new socket with a peer')):
+                                     (16, 60, 2, 80, 'new socket with a peer'),
+                                     # fd 11: a connection; struct ckpt_inet_conn at 80:
+                                     # read_off 80, write_off 88, recv_len 96, send_len 104,
+                                     # unacked 112, flags 120, sndbuf 124, rcvbuf 128,
+                                     # peek_off 132, linger 136, keepidle 140, keepintvl 144,
+                                     # keepcnt 148, user_timeout 152, cork 156
+                                     (11, 20, 4, 2, 'connection in SYN_SENT'),
+                                     (11, 72, 2, 0, 'connection without a peer port'),
+                                     (11, 96, 8, 1 << 40, 'more bytes received than saved'),
+                                     (11, 104, 8, 8, 'a send queue longer than the data'),
+                                     (11, 120, 4, 2, 'unknown connection flag'),
+                                     (11, 124, 4, 0, 'send buffer of 0'),
+                                     (11, 132, 4, -2, 'peek offset -2'),
+                                     (11, 156, 4, 2, 'TCP_CORK 2'),
+                                     (12, 12, 4, 7, 'state beyond the last')):
         with open(img, 'wb') as f:
             f.write(pristine)
         ctx.tool([patch, img, 'data', str(fd), str(off), str(size), str(val)], expect=0)
@@ -632,12 +824,40 @@ def server_bad_image(ctx):
         ctx.check(rc == EXIT_INVALID and re.search(r'fd %d: bad inet state' % fd, err),
                   '%s (fd %d, byte %d = %d): ckpt-restore exit %d, %r; want %d, "bad inet state"'
                   % (what, fd, off, val, rc, err.strip(), EXIT_INVALID))
-    # data length other than the struct's
-    with open(img, 'wb') as f:
-        f.write(pristine)
-    ctx.tool([patch, img, 'fd', '10', 'data_len', '72'], expect=0)
-    rc, _, err = ctx.tool([ctx.b.ckpt_restore, img])
-    ctx.check(rc == EXIT_INVALID, 'short inet data: ckpt-restore exit %d, %r' % (rc, err.strip()))
+    # data length other than the struct's; a connection without its ckpt_inet_conn
+    for fd, n in ((10, 72), (11, 80)):
+        with open(img, 'wb') as f:
+            f.write(pristine)
+        ctx.tool([patch, img, 'fd', str(fd), 'data_len', str(n)], expect=0)
+        rc, _, err = ctx.tool([ctx.b.ckpt_restore, img])
+        ctx.check(rc == EXIT_INVALID, 'short inet data (fd %d, %d bytes): ckpt-restore exit %d, '
+                  '%r' % (fd, n, rc, err.strip()))
+
+
+@case('server_tcp_unjoined')
+def server_tcp_unjoined(ctx):
+    """two saved ends whose queues do not join up (one end's write offset patched below what
+    the other had received) come back reset, one line each saying why"""
+    patch = os.path.join(ctx.b.dir, 'tests', 'fds', 'fd_imgpatch')
+    if not os.access(patch, os.X_OK):
+        raise CaseSkip('fd_imgpatch is not built')
+    orig, img, _ = _checkpoint_killed(ctx, _pair_argv())
+    fds = _fds_of(orig)
+    # struct ckpt_inet_conn.write_off, after the 80 bytes of ckpt_fd_inet
+    ctx.tool([patch, img, 'data', fds['client'], '88', '8', '0'], expect=0)
+    r = ctx.restore(img)
+    rx = (r'fd (%s|%s): TCP connection 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(ESTABLISHED at the '
+          r'checkpoint\) is not restored \(fd %s had received \d+ bytes more than fd %s had '
+          r'written\): it reads as reset by the peer \(ECONNRESET\)' % (
+              fds['client'], fds['server'], fds['server'], fds['client']))
+    for n in ('client', 'server'):
+        r.err.wait(lambda l, fd=fds[n]: re.search(rx, l) and ('fd %s:' % fd) in l,
+                   ctx.left(10), 'a reset line for fd %s' % fds[n])
+    r.out.wait(lambda l: l.startswith('resumed'), ctx.left(10), 'the program resuming')
+    ctx.note([l for l in r.err.snapshot() if 'fd %s:' % fds['client'] in l][0])
+    # the program finds its connection reset (getpeername fails): it exits
+    rc = r.wait(ctx.left(10))
+    ctx.check(rc != 0, 'the program did not notice its connection reset')
 
 
 @case('server_bad_image_unix')
