@@ -1254,8 +1254,8 @@ static void pl_read(int wait_ms)
 		size_t off = 0;
 		ssize_t n;
 
-		if (poll(&p, 1, wait_ms) <= 0)
-			return;
+		if (g_pl_end || poll(&p, 1, wait_ms) <= 0)
+			return;	/* after B's end: A and B may have closed the pipe */
 		n = read(g_pl_fd, g_pl_buf + g_pl_len, sizeof(g_pl_buf) - g_pl_len);
 		if (n < 0 && errno == EINTR)
 			continue;
