@@ -486,6 +486,21 @@ def sockets(ctx):
     check_streams(ctx, rp, ['stream', 'dgram'], dgram=['dgram'])
 
 
+@tree_case('tree-tcp')
+def tcp(ctx):
+    """a TCP connection over loopback between root and child, data queued both ways"""
+    rp, tree, img = tree_flow(ctx, 'tcp')
+    check_streams(ctx, rp, ['tcp'])
+    err = '\n'.join(rp.err.snapshot())
+    ctx.check('reset' not in err, 'the connection was not restored: %s' % err)
+
+
+@tree_case('tree-eventfd')
+def eventfd(ctx):
+    """two eventfds made before the fork stay shared: the child answers through them"""
+    rp, tree, img = tree_flow(ctx, 'eventfd')
+
+
 @tree_case('tree-pipeline')
 def pipeline(ctx):
     """a full pipe between two siblings (writer blocked), a pipe with two writers to the root"""

@@ -27,6 +27,11 @@
  *            answer: they were queued for the child at the checkpoint
  *   sockets  child C with a SOCK_STREAM and a SOCK_DGRAM socketpair to the
  *            root, the same protocol (datagrams of varying sizes)
+ *   tcp      child C with a TCP connection over loopback to the root (the
+ *            root listened, accepted, closed its listener), the same protocol
+ *   eventfd  two eventfds made before the fork of child C: on every tick the
+ *            root adds 1 to the first, C (blocked reading it) adds the value to
+ *            the second, which the root must find within 2 s
  *   zombies  Z1 exited with 42, Z2 was killed by SIGTERM, neither waited
  *            for; L lives. The root checks them with waitid(WNOWAIT) and
  *            /proc on every tick, and at the end prints "reaped NAME exited N"
@@ -69,7 +74,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
 
 #include "../progs/common.h"
 
@@ -386,6 +393,23 @@ static void chan_send(struct chan *c, int fd, uint32_t seq)
 	}
 }
 
+/* A TCP connection over loopback: fd[0] the accepted end, fd[1] the client. */
+static void tcp_pair(int fd[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(l >= 0 && !bind(l, (struct sockaddr *)&sa, sizeof(sa)) && !listen(l, 1) &&
+	      !getsockname(l, (struct sockaddr *)&sa, &len), "listen: %s", strerror(errno));
+	fd[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fd[1] >= 0 && !connect(fd[1], (struct sockaddr *)&sa, sizeof(sa)),
+	      "connect: %s", strerror(errno));
+	fd[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(fd[0] >= 0, "accept: %s", strerror(errno));
+	close(l);
+}
+
 static struct chan *chan_new(const char *name, int kind)
 {
 	struct chan *c;
@@ -401,6 +425,11 @@ static struct chan *chan_new(const char *name, int kind)
 		c->crfd = a[0];
 		c->cwfd = b[1];	/* child -> root */
 		c->rfd = b[0];
+		c->target = 48;
+	} else if (kind == 3) {	/* TCP over loopback */
+		tcp_pair(a);
+		c->rfd = c->wfd = a[0];
+		c->crfd = c->cwfd = a[1];
 		c->target = 48;
 	} else {
 		CHECK(!socketpair(AF_UNIX, (kind == 1 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, a),
@@ -645,22 +674,35 @@ static void pipes_setup(void)
 	}
 }
 
-static void sockets_setup(void)
+/* Child C with the given channels to the root. */
+static void chans_child_setup(struct chan *mine[], int n)
 {
-	struct chan *s = chan_new("stream", 1), *d = chan_new("dgram", 2);
 	pid_t pid = xfork("C");
 
 	if (!pid) {
-		struct chan *mine[] = { s, d };
-
-		chan_child_fds(mine, 2);
-		chan_child(mine, 2);
+		chan_child_fds(mine, n);
+		chan_child(mine, n);
 	}
-	s->peer = d->peer = pid;
-	close(s->crfd);
-	close(d->crfd);
-	s->crfd = s->cwfd = d->crfd = d->cwfd = -1;
+	for (int i = 0; i < n; i++) {
+		mine[i]->peer = pid;
+		close(mine[i]->crfd);
+		mine[i]->crfd = mine[i]->cwfd = -1;
+	}
 	add_member("C", pid, g_root, KIND_LIVE);
+}
+
+static void sockets_setup(void)
+{
+	struct chan *mine[] = { chan_new("stream", 1), chan_new("dgram", 2) };
+
+	chans_child_setup(mine, 2);
+}
+
+static void tcp_setup(void)
+{
+	struct chan *mine[] = { chan_new("tcp", 3) };
+
+	chans_child_setup(mine, 1);
 }
 
 /* Waits for every live child of the root, which must exit 0. */
@@ -679,6 +721,61 @@ static void reap_children(void)
 		CHECK(WIFEXITED(st) && !WEXITSTATUS(st), "child %s %s, want exited 0", g_mem[i].name,
 		      got);
 	}
+}
+
+/* ---- eventfd shared since fork ------------------------------------------- */
+
+static int g_efd[2];
+
+static __attribute__((noreturn)) void eventfd_child(void)
+{
+	g_who = "C";
+	while (!g_stop) {
+		uint64_t v;
+
+		if (read(g_efd[0], &v, sizeof(v)) != sizeof(v)) {
+			CHECK(errno == EINTR, "C: read of the first eventfd: %s", strerror(errno));
+			continue;
+		}
+		CHECK(write(g_efd[1], &v, sizeof(v)) == sizeof(v), "C: write: %s", strerror(errno));
+	}
+	_exit(0);
+}
+
+static void eventfd_setup(void)
+{
+	pid_t pid;
+
+	g_efd[0] = eventfd(0, EFD_CLOEXEC);
+	g_efd[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(g_efd[0] >= 0 && g_efd[1] >= 0, "eventfd: %s", strerror(errno));
+	pid = xfork("C");
+	if (!pid)
+		eventfd_child();
+	add_member("C", pid, g_root, KIND_LIVE);
+}
+
+static void eventfd_tick(void)
+{
+	uint64_t one = 1, v = 0;
+	int i;
+
+	CHECK(write(g_efd[0], &one, sizeof(one)) == sizeof(one), "write: %s", strerror(errno));
+	/* by iterations, not time: a restore between two of them takes its time */
+	for (i = 0; i < 2000 && read(g_efd[1], &v, sizeof(v)) != sizeof(v); i++)
+		sleep_ms(1);
+	CHECK(i < 2000 && v == 1, "eventfd: C did not answer (got %llu): the eventfds are not "
+	      "shared with it any more", (unsigned long long)v);
+}
+
+static void eventfd_finish(void)
+{
+	uint64_t one = 1;
+
+	kill(member("C")->pid, SIGUSR1);
+	/* and wake C from its read, should the signal come before it blocks */
+	CHECK(write(g_efd[0], &one, sizeof(one)) == sizeof(one), "write: %s", strerror(errno));
+	reap_children();
 }
 
 /* ---- zombies ------------------------------------------------------------ */
@@ -1507,6 +1604,10 @@ int main(int argc, char **argv)
 		pipes_setup();
 	else if (!strcmp(mode, "sockets"))
 		sockets_setup();
+	else if (!strcmp(mode, "tcp"))
+		tcp_setup();
+	else if (!strcmp(mode, "eventfd"))
+		eventfd_setup();
 	else if (!strcmp(mode, "zombies"))
 		zombies_setup();
 	else if (!strcmp(mode, "groups"))
@@ -1522,8 +1623,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "sharedfile"))
 		sharedfile_setup();
 	else
-		FAIL("unknown mode \"%s\" (basic pipes sockets zombies groups shm exec refuse "
-		     "pipeline sharedfile alone plain)", mode);
+		FAIL("unknown mode \"%s\" (basic pipes sockets tcp eventfd zombies groups shm exec "
+		     "refuse pipeline sharedfile alone plain)", mode);
 	if (g_nchan)
 		chans_tick(0);
 	out("ready\n");
@@ -1544,6 +1645,8 @@ int main(int argc, char **argv)
 			groups_tick(resumed);
 		else if (!strcmp(mode, "shm"))
 			shm_tick(t);
+		else if (!strcmp(mode, "eventfd"))
+			eventfd_tick();
 		else if (!strcmp(mode, "exec"))
 			exec_tick();
 		else if (!strcmp(mode, "pipeline"))
@@ -1565,6 +1668,8 @@ int main(int argc, char **argv)
 		groups_finish();
 	else if (!strcmp(mode, "shm"))
 		shm_finish();
+	else if (!strcmp(mode, "eventfd"))
+		eventfd_finish();
 	else if (!strcmp(mode, "exec"))
 		exec_finish();
 	else if (!strcmp(mode, "refuse"))
