@@ -261,6 +261,25 @@ int ckpt_tree_join(struct ckpt_capture *c, pid_t root, uint32_t token)
 	return 0;
 }
 
+/*
+ * Member: count itself in (with its failure, if ret), then wait until the
+ * root leaves phase `now`; 0 if it went on to `next`.
+ */
+static int member_report(struct ckpt_capture *c, int ret, volatile int *count, int now, int next)
+{
+	if (ret)
+		member_fail(c->error[0] ? c->error : strerror(-ret));
+	__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+	wake(count);
+	if (wait_change(&sync_page->phase, now, ckpt_mono_ns() + PHASE_TIMEOUT_NS)) {
+		ckpt_fail(c, "the tree's root did not answer");
+		return -ETIMEDOUT;
+	}
+	if (!ret && sync_page->phase != next)
+		return cancelled(c);
+	return ret;
+}
+
 /* Root: has the tree changed since ckpt_tree_begin? */
 static int tree_changed(struct ckpt_capture *c)
 {
@@ -307,23 +326,10 @@ int ckpt_tree_members_stopped(struct ckpt_capture *c)
  */
 int ckpt_tree_stopped(struct ckpt_capture *c, int ret)
 {
-	uint64_t deadline = ckpt_mono_ns() + PHASE_TIMEOUT_NS;
-
 	if (!sync_page)
 		return ret;
-	if (!is_root) {
-		if (ret)
-			member_fail(c->error[0] ? c->error : strerror(-ret));
-		__atomic_fetch_add(&sync_page->stopped, 1, __ATOMIC_SEQ_CST);
-		wake(&sync_page->stopped);
-		if (wait_change(&sync_page->phase, PHASE_STOP, deadline)) {
-			ckpt_fail(c, "the tree's root did not answer");
-			return -ETIMEDOUT;
-		}
-		if (!ret && sync_page->phase != PHASE_CAPTURE)
-			return cancelled(c);
-		return ret;
-	}
+	if (!is_root)
+		return member_report(c, ret, &sync_page->stopped, PHASE_STOP, PHASE_CAPTURE);
 	if (!ret)
 		ret = tree_changed(c);
 	if (!ret)
@@ -345,19 +351,9 @@ int ckpt_tree_captured(struct ckpt_capture *c, int ret)
 	if (!is_root) {
 		struct ckpt_tree_proc *me = &sync_page->procs[my_slot];
 
-		if (ret)
-			member_fail(c->error[0] ? c->error : strerror(-ret));
 		snprintf(me->image, sizeof(me->image), "ckpt_%s_%d_%u.img", ckpt_cfg.name,
 			 (int)me->pid, c->seq);
-		__atomic_fetch_add(&sync_page->captured, 1, __ATOMIC_SEQ_CST);
-		wake(&sync_page->captured);
-		if (wait_change(&sync_page->phase, PHASE_CAPTURE, deadline)) {
-			ckpt_fail(c, "the tree's root did not answer");
-			return -ETIMEDOUT;
-		}
-		if (!ret && sync_page->phase != PHASE_COMMIT)
-			return cancelled(c);
-		return ret;
+		return member_report(c, ret, &sync_page->captured, PHASE_CAPTURE, PHASE_COMMIT);
 	}
 	if (ret)
 		return ret;

@@ -27,15 +27,20 @@
 #define SETFL_FLAGS	(O_APPEND | O_NONBLOCK)
 
 /* Moves fd to a number >= fd_base; returns the new number or -1. */
-int rst_high_fd(struct rst_ctx *x, int fd)
+int rst_move_fd(int fd, int base)
 {
 	int nfd;
 
-	if (fd < 0 || fd >= x->fd_base)
+	if (fd < 0 || fd >= base)
 		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, x->fd_base);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
 	close(fd);
 	return nfd;
+}
+
+int rst_high_fd(struct rst_ctx *x, int fd)
+{
+	return rst_move_fd(fd, x->fd_base);
 }
 
 int rst_fd_by_path(const struct ckpt_fd *f)

@@ -86,6 +86,8 @@ int rst_chain_read(const struct rst_chain *ch, const struct rst_run *run, void *
 
 /* fds.c */
 int rst_restore_fds(struct rst_ctx *x);
+/* fd moved to a number at or above base (the old one closed); -1 on failure */
+int rst_move_fd(int fd, int base);
 int rst_high_fd(struct rst_ctx *x, int fd);
 int rst_fd_by_path(const struct ckpt_fd *f);	/* reopened by its path (check.c stats it) */
 void rst_close_others(struct rst_ctx *x);

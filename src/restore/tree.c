@@ -27,13 +27,7 @@
 
 int rst_tree_high(const struct rst_tree *t, int fd)
 {
-	int nfd;
-
-	if (fd < 0 || fd >= t->fd_base)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_base);
-	close(fd);
-	return nfd;
+	return rst_move_fd(fd, t->fd_base);
 }
 
 int rst_tree_fd_base(const struct rst_tree *t)

@@ -378,13 +378,19 @@ static uint32_t fd_users(struct rst_tree *t, struct rst_ctx *x, const struct ckp
 	return n;
 }
 
-static int build_fds(struct rst_tree *t, struct rst_ctx *x, char *err, size_t len)
+/* Room for one entry per fd of the tree. */
+static uint32_t tree_fds(const struct rst_tree *t)
 {
-	uint32_t cap = 1;
+	uint32_t n = 1;
 
 	for (uint32_t k = 0; k < t->nr_imgs; k++)
-		cap += t->imgs[k]->nr_fds;
-	t->objs = calloc(cap, sizeof(*t->objs));
+		n += t->imgs[k]->nr_fds;
+	return n;
+}
+
+static int build_fds(struct rst_tree *t, struct rst_ctx *x, char *err, size_t len)
+{
+	t->objs = calloc(tree_fds(t), sizeof(*t->objs));
 	if (!t->objs)
 		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 	for (uint32_t k = 0; k < t->nr_imgs; k++) {
@@ -495,11 +501,7 @@ int rst_tree_file_fd(const struct rst_tree *t, const struct ckpt_image *img,
 
 static int build_files(struct rst_tree *t, struct rst_ctx *x, char *err, size_t len)
 {
-	uint32_t cap = 1;
-
-	for (uint32_t k = 0; k < t->nr_imgs; k++)
-		cap += t->imgs[k]->nr_fds;
-	t->files = calloc(cap, sizeof(*t->files));
+	t->files = calloc(tree_fds(t), sizeof(*t->files));
 	if (!t->files)
 		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 	for (uint32_t k = 0; k < t->nr_imgs; k++) {

@@ -215,15 +215,23 @@ class Proc:
         return '\n'.join(s)
 
 
-def proc_stat(pid):
-    """(state, ppid) of pid, or None if it does not exist."""
+def pstat(pid):
+    """dict(state, ppid, pgid, sid, comm) of pid, or None if it does not exist."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             s = f.read()
     except OSError:
         return None
+    comm = s[s.index('(') + 1:s.rindex(')')]
     rest = s[s.rindex(')') + 2:].split()
-    return rest[0], int(rest[1])
+    return dict(state=rest[0], ppid=int(rest[1]), pgid=int(rest[2]), sid=int(rest[3]),
+                comm=comm)
+
+
+def proc_stat(pid):
+    """(state, ppid) of pid, or None if it does not exist."""
+    st = pstat(pid)
+    return (st['state'], st['ppid']) if st else None
 
 
 def children_of(pid):

@@ -27,6 +27,8 @@ import socket
 import sys
 import time
 
+import ticks
+
 TICKS = int(sys.argv[1])
 V6 = len(sys.argv) > 2 and sys.argv[2] == 'v6'
 FAM = socket.AF_INET6 if V6 else socket.AF_INET
@@ -184,19 +186,4 @@ def check_after_restore(first):
         check_reset('queued', queued)
 
 
-print('ready', flush=True)
-ppid = os.getppid()
-tick = 0
-restores = 0
-while tick < TICKS:
-    if os.getppid() != ppid:
-        ppid = os.getppid()
-        print('resumed %d' % tick, flush=True)
-        check_static('after restore')
-        restores += 1
-        check_after_restore(restores == 1)
-    check_static('tick %d' % tick)
-    tick += 1
-    print('tick %d' % tick, flush=True)
-    time.sleep(0.05)
-print('done', flush=True)
+ticks.run(TICKS, check_static, check_after_restore)

@@ -39,6 +39,8 @@ import sys
 import termios
 import time
 
+import ticks
+
 TICKS = int(sys.argv[1])
 V6 = 'v6' in sys.argv[2:]
 BIG = 'big' in sys.argv[2:]
@@ -279,20 +281,4 @@ def check_after_restore(first):
 
 
 half_done = False
-print('ready', flush=True)
-ppid = os.getppid()
-tick = 0
-restores = 0
-while tick < TICKS:
-    if os.getppid() != ppid:
-        ppid = os.getppid()
-        print('resumed %d' % tick, flush=True)
-        check_static('after restore')
-        restores += 1
-        check_after_restore(restores == 1)
-    check_static('tick %d' % tick)
-    exchange()
-    tick += 1
-    print('tick %d' % tick, flush=True)
-    time.sleep(0.05)
-print('done', flush=True)
+ticks.run(TICKS, check_static, check_after_restore, exchange)

@@ -23,7 +23,7 @@ import struct
 import time
 
 from harness import (EXIT, CaseFailure, case, check_no_fail, finish_restored, last_tick,
-                     read_header)
+                     pstat, read_header)
 
 SEC_TREE = 14                       # CKPT_SEC_TREE
 TREE_FMT = '<iiiiIiQ256s'           # struct ckpt_tree_proc
@@ -45,19 +45,6 @@ _become_subreaper()
 
 def prog(ctx):
     return os.path.join(ctx.b.dir, 'tests', 'tree', 'tree_prog')
-
-
-def pstat(pid):
-    """dict(state, ppid, pgid, sid, comm) of pid, or None."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    comm = s[s.index('(') + 1:s.rindex(')')]
-    rest = s[s.rindex(')') + 2:].split()
-    return dict(state=rest[0], ppid=int(rest[1]), pgid=int(rest[2]), sid=int(rest[3]),
-                comm=comm)
 
 
 def descendants(pid):
