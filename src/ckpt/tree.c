@@ -297,19 +297,12 @@ static int tree_changed(struct ckpt_capture *c)
 	return -EAGAIN;
 }
 
-/*
- * Root, own threads still running: wait until every member has stopped.
- * The root stops last, so that it is paused the least.
- */
-int ckpt_tree_members_stopped(struct ckpt_capture *c)
+/* Root: waits until every member is counted in *count; the first member failure, if any. */
+static int root_wait(struct ckpt_capture *c, volatile int *count, const char *what)
 {
-	uint64_t deadline = ckpt_mono_ns() + PHASE_TIMEOUT_NS;
-
-	if (!sync_page || !is_root)
-		return 0;
-	if (wait_count(&sync_page->stopped, nr_live(), deadline)) {
-		ckpt_fail(c, "only %d of %u processes of the tree stopped within %llu s",
-			  sync_page->stopped, nr_live(), PHASE_TIMEOUT_NS / 1000000000);
+	if (wait_count(count, nr_live(), ckpt_mono_ns() + PHASE_TIMEOUT_NS)) {
+		ckpt_fail(c, "only %d of %u processes of the tree %s within %llu s", *count,
+			  nr_live(), what, PHASE_TIMEOUT_NS / 1000000000);
 		return -ETIMEDOUT;
 	}
 	if (sync_page->failed) {
@@ -317,6 +310,17 @@ int ckpt_tree_members_stopped(struct ckpt_capture *c)
 		return -ECANCELED;
 	}
 	return 0;
+}
+
+/*
+ * Root, own threads still running: wait until every member has stopped.
+ * The root stops last, so that it is paused the least.
+ */
+int ckpt_tree_members_stopped(struct ckpt_capture *c)
+{
+	if (!sync_page || !is_root)
+		return 0;
+	return root_wait(c, &sync_page->stopped, "stopped");
 }
 
 /*
@@ -344,8 +348,6 @@ int ckpt_tree_stopped(struct ckpt_capture *c, int ret)
  */
 int ckpt_tree_captured(struct ckpt_capture *c, int ret)
 {
-	uint64_t deadline = ckpt_mono_ns() + PHASE_TIMEOUT_NS;
-
 	if (!sync_page)
 		return ret;
 	if (!is_root) {
@@ -355,17 +357,10 @@ int ckpt_tree_captured(struct ckpt_capture *c, int ret)
 			 (int)me->pid, c->seq);
 		return member_report(c, ret, &sync_page->captured, PHASE_CAPTURE, PHASE_COMMIT);
 	}
+	if (!ret)
+		ret = root_wait(c, &sync_page->captured, "saved their state");
 	if (ret)
 		return ret;
-	if (wait_count(&sync_page->captured, nr_live(), deadline)) {
-		ckpt_fail(c, "only %d of %u processes of the tree saved their state within %llu s",
-			  sync_page->captured, nr_live(), PHASE_TIMEOUT_NS / 1000000000);
-		return -ETIMEDOUT;
-	}
-	if (sync_page->failed) {
-		ckpt_fail(c, "%s", sync_page->error);
-		return -ECANCELED;
-	}
 	commit_ns = ckpt_mono_ns();
 	set_phase(PHASE_COMMIT);
 	return 0;

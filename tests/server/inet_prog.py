@@ -27,25 +27,12 @@ import socket
 import sys
 import time
 
-import ticks
+from common import at, fail, run as common_run
 
 TICKS = int(sys.argv[1])
 V6 = len(sys.argv) > 2 and sys.argv[2] == 'v6'
 FAM = socket.AF_INET6 if V6 else socket.AF_INET
 LO = '::1' if V6 else '127.0.0.1'
-
-
-def fail(msg):
-    print('FAIL ' + msg, flush=True)
-    sys.exit(1)
-
-
-def at(sock, fd):
-    """Moves sock to fd number fd (a dup), returns a socket object on fd."""
-    os.dup2(sock.fileno(), fd, inheritable=False)
-    s = socket.socket(fileno=fd)
-    sock.close()
-    return s
 
 
 fds = {}
@@ -186,4 +173,4 @@ def check_after_restore(first):
         check_reset('queued', queued)
 
 
-ticks.run(TICKS, check_static, check_after_restore)
+common_run(TICKS, check_static, check_after_restore)

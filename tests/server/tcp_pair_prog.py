@@ -39,7 +39,7 @@ import sys
 import termios
 import time
 
-import ticks
+from common import at, fail, run as common_run
 
 TICKS = int(sys.argv[1])
 V6 = 'v6' in sys.argv[2:]
@@ -55,18 +55,6 @@ BACKLOG = 1 << 20
 SIOCINQ = termios.FIONREAD
 SIOCOUTQ = termios.TIOCOUTQ
 TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT = 1, 4, 5, 8
-
-
-def fail(msg):
-    print('FAIL ' + msg, flush=True)
-    sys.exit(1)
-
-
-def at(sock, fd):
-    os.dup2(sock.fileno(), fd, inheritable=False)
-    s = socket.socket(fileno=fd)
-    sock.close()
-    return s
 
 
 def ioctl_int(s, req):
@@ -281,4 +269,4 @@ def check_after_restore(first):
 
 
 half_done = False
-ticks.run(TICKS, check_static, check_after_restore, exchange)
+common_run(TICKS, check_static, check_after_restore, exchange)

@@ -1,13 +1,28 @@
 # SPDX-License-Identifier: MIT
-"""The tick loop of the server tests' programs (the protocol of tests/progs/common.h).
+"""What the server tests' programs share (the protocol of tests/progs/common.h).
 
 run(ticks, check_static, check_after_restore, each_tick): prints ready, then "tick N" every
 50 ms; a changed getppid() means a restore: "resumed N", check_static('after restore') and
 check_after_restore(first restore?); every tick check_static('tick N') then each_tick();
-"done" at the end.
+"done" at the end. fail(msg): "FAIL msg" and exit 1. at(sock, fd): sock moved to fd.
 """
 import os
+import socket
+import sys
 import time
+
+
+def fail(msg):
+    print('FAIL ' + msg, flush=True)
+    sys.exit(1)
+
+
+def at(sock, fd):
+    """Moves sock to fd number fd (a dup), returns a socket object on fd."""
+    os.dup2(sock.fileno(), fd, inheritable=False)
+    s = socket.socket(fileno=fd)
+    sock.close()
+    return s
 
 
 def run(ticks, check_static, check_after_restore, each_tick=None):
