@@ -488,6 +488,21 @@ def eventfd(ctx):
     rp, tree, img = tree_flow(ctx, 'eventfd')
 
 
+@tree_case('tree-shell-pipeline')
+def shell_pipeline(ctx):
+    """bash with a subshell piping numbers into python3 (and sleep running): none lost"""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipeline.sh')
+    bash = shutil.which('bash')
+    orig = ctx.start([bash, script, '120'], name='original pipeline')
+    img, t0 = take(ctx, orig, 10)
+    members = read_tree(img) or []
+    ctx.check(len([m for m in members if m['state'] == 1]) >= 2,
+              'tree: %s, want the subshell and python3 at least' % members)
+    last = kill_original_tree(ctx, orig)
+    rp = ctx.restore(img, name='restored pipeline')
+    finish_restored(ctx, rp, t0, last, resumed=False)
+
+
 @tree_case('tree-pipeline')
 def pipeline(ctx):
     """a full pipe between two siblings (writer blocked), a pipe with two writers to the root"""
