@@ -140,6 +140,15 @@ int ckpt_save_file(struct ckpt_capture *c, struct ckpt_fd *f)
 
 	if (ckpt_fd_first(c, f) != f)
 		return 0;
+	for (uint32_t i = 0; f->kind == CKPT_FD_DELETED && i < c->nr_regions; i++) {
+		const struct ckpt_region *r = &c->regions[i].r;
+
+		if (r->kind == CKPT_REG_SHANON && r->dev == f->dev && r->ino == f->ino) {
+			ckpt_fail(c, "fd %d: deleted file %s is also mapped shared, not supported yet",
+				  f->fd, c->strings + f->path_str);
+			return -ENOTSUP;
+		}
+	}
 	hdr = ckpt_fd_data(c, f, sizeof(*hdr));
 	if (!hdr)
 		return -ENOSPC;

@@ -94,9 +94,17 @@ static int classify_file(struct ckpt_capture *c, struct cap_region *cr, const ch
 			  r->start, name);
 		return -ENOTSUP;
 	}
+	if (ends_with(name, " (deleted)") && (r->flags & CKPT_REGF_SHARED)) {
+		/*
+		 * A shared mapping of a deleted file (sem_open's, after sem_unlink) is
+		 * memory only its mappers reach: saved and restored as shared memory.
+		 */
+		r->kind = CKPT_REG_SHANON;
+		return 0;
+	}
 	if (ends_with(name, " (deleted)")) {
-		ckpt_fail(c, "mapping of a deleted file at %#" PRIx64 " (%s) is not supported yet",
-			  r->start, name);
+		ckpt_fail(c, "private mapping of a deleted file at %#" PRIx64 " (%s) is not "
+			  "supported yet", r->start, name);
 		return -ENOTSUP;
 	}
 	if (name[0] != '/' || stat(name, &st)) {

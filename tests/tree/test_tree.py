@@ -503,6 +503,20 @@ def shell_pipeline(ctx):
     finish_restored(ctx, rp, t0, last, resumed=False)
 
 
+@tree_case('tree-python-multiprocessing')
+def python_multiprocessing(ctx):
+    """python3 multiprocessing: a Pool, a Queue, a Lock (POSIX semaphores) across a restore"""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'mp_pool.py')
+    orig = ctx.start([shutil.which('python3'), script, '60'], name='original pool')
+    img, t0 = take(ctx, orig, 8)
+    members = read_tree(img) or []
+    ctx.check(len([m for m in members if m['state'] == 1]) >= 2,
+              'tree: %s, want the two pool workers at least' % members)
+    last = kill_original_tree(ctx, orig)
+    rp = ctx.restore(img, name='restored pool')
+    finish_restored(ctx, rp, t0, last, resumed=False)
+
+
 @tree_case('tree-pipeline')
 def pipeline(ctx):
     """a full pipe between two siblings (writer blocked), a pipe with two writers to the root"""
