@@ -345,8 +345,14 @@ def server_http(ctx):
     # its handler thread, blocked in recv at the checkpoint, sees the reset
     r.err.wait(lambda l: l.startswith('ConnectionResetError'), ctx.left(5),
                "the idle connection's handler thread failing with ConnectionResetError")
-    # the restored server logs the requests it answered (to its stderr, ckpt-restore's)
-    gets = [l for l in r.err.snapshot() if '"GET /file.bin HTTP/1.1" 200' in l]
+    # the restored server logs the requests it answered (to its stderr, ckpt-restore's),
+    # each just after its answer went out
+    end = time.monotonic() + ctx.left(5)
+    while True:
+        gets = [l for l in r.err.snapshot() if '"GET /file.bin HTTP/1.1" 200' in l]
+        if len(gets) >= 10 or time.monotonic() >= end:
+            break
+        time.sleep(0.05)
     ctx.check(len(gets) >= 10, 'the restored server logged %d requests, want 10' % len(gets))
     ctx.note('idle connection at fd %s reset; %d requests answered after the restore' %
              (resets[0], len(gets)))
