@@ -15,6 +15,7 @@ By hand: python3 tests/integration/run.py --cases tests/tree/test_tree.py [-k NA
 """
 import ctypes
 import functools
+import json
 import os
 import re
 import shutil
@@ -362,10 +363,48 @@ def tree_flow(ctx, mode, *args, zombies=None, tick=5, preexec_fn=None):
 
 @tree_case('tree-basic')
 def basic(ctx):
-    """root, two children, a grandchild: one image each, all back with pids and parents"""
+    """root, two children, a grandchild: one image each, all back with pids and parents;
+    ckpt-info --json lists the same tree as the image"""
     rp, tree, img = tree_flow(ctx, 'basic')
     ctx.check(len(set(os.listdir(ctx.img_dir))) == 4,
               'images: %s, want the root\'s and 3 members\'' % sorted(os.listdir(ctx.img_dir)))
+    info = os.path.join(ctx.b.dir, 'tools', 'ckpt-info')
+    rc, out, err = ctx.tool([info, '--json', '--no-backtrace', img])
+    ctx.check(rc == 0, 'ckpt-info: exit %d (%s)' % (rc, err.strip()))
+    shown = [(m['pid'], m['ppid'], m['state'], m.get('image'))
+             for m in json.loads(out)['image']['tree']]
+    want = [(m['pid'], m['ppid'], 'live' if m['state'] == 1 else 'zombie', m['image'])
+            for m in read_tree(img)]
+    ctx.check(shown == want, 'ckpt-info shows the tree %s, the image holds %s' % (shown, want))
+
+
+@tree_case('tree-off')
+def tree_off(ctx):
+    """CKPT_TREE=0: the root is checkpointed alone, its children run on untouched"""
+    orig = ctx.start([prog(ctx), 'basic', 'ticks=40'], name='original basic tree',
+                     env={'CKPT_TREE': '0'})
+    tree = Tree(ctx, orig)
+    img, t0 = take(ctx, orig, 5)
+    ctx.check(read_tree(img) is None, '%s has a tree section' % img)
+    ctx.check(os.listdir(ctx.img_dir) == [os.path.basename(img)],
+              'images: %s, want the root\'s alone' % os.listdir(ctx.img_dir))
+    for name in tree.members:
+        ctx.check(pstat(tree.pid(name))['state'] not in 'TZX', '%s is not running' % name)
+
+
+@tree_case('tree-refuse-stopped')
+def refuse_stopped(ctx):
+    """a stopped child: ckpt-ctl exits 14 naming it; once continued, the checkpoint works"""
+    orig, tree = start(ctx, 'basic', ticks=60)
+    a = tree.pid('A')
+    orig.wait_tick(3, ctx.left(10))
+    os.kill(a, signal.SIGSTOP)
+    rc, out, err = ctx.checkpoint(orig, expect=None)
+    os.kill(a, signal.SIGCONT)
+    ctx.check(rc == EXIT['CKPT'] and re.search(r'process %d .*stopped' % a, out + err),
+              'checkpoint with A (pid %d) stopped: exit %d (%s)' % (a, rc, (out + err).strip()))
+    img, t0 = take(ctx, orig, last_tick(orig.lines()) + 1)
+    check_image(ctx, img, tree)
 
 
 def check_streams(ctx, rp, names, dgram=()):
