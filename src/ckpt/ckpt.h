@@ -41,7 +41,8 @@ struct ckpt_config {
 struct cap_region {
 	struct ckpt_region r;
 	void *copy;			/* shared memory copied in the pause, or NULL */
-	int from_image;			/* private pages mapped from the image we were restored from */
+	int all_pages;			/* every page is data, touched or not: private memory
+					   mapped from our own image or from a deleted file */
 };
 
 struct thread_slot {

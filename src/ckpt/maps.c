@@ -64,6 +64,33 @@ static int classify_special(struct ckpt_region *r, const char *name)
 	return -1;
 }
 
+/*
+ * A private mapping of a file deleted since (a library replaced by an
+ * upgrade): the file cannot be mapped again, so every page goes into the
+ * image, as anonymous memory. Pages past the end of the file cannot be
+ * read (SIGBUS) and are refused.
+ */
+static int deleted_private(struct ckpt_capture *c, struct cap_region *cr, const char *name)
+{
+	struct ckpt_region *r = &cr->r;
+	char path[96];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIx64 "-%" PRIx64, r->start, r->end);
+	if (!stat(path, &st) &&
+	    r->pgoff + (r->end - r->start) > (((uint64_t)st.st_size + CKPT_PAGE_SIZE - 1) &
+					      ~(uint64_t)(CKPT_PAGE_SIZE - 1))) {
+		ckpt_fail(c, "mapping at %#" PRIx64 " of deleted file %s reaches past its end, not "
+			  "supported", r->start, name);
+		return -ENOTSUP;
+	}
+	r->kind = CKPT_REG_ANON;
+	r->name_str = 0;
+	r->pgoff = 0;
+	cr->all_pages = 1;
+	return 0;
+}
+
 static int classify_file(struct ckpt_capture *c, struct cap_region *cr, const char *name,
 			 dev_t dev, ino_t ino)
 {
@@ -75,7 +102,7 @@ static int classify_file(struct ckpt_capture *c, struct cap_region *cr, const ch
 		r->kind = CKPT_REG_ANON;
 		r->name_str = 0;
 		r->pgoff = 0;
-		cr->from_image = 1;
+		cr->all_pages = 1;
 		return 0;
 	}
 
@@ -102,11 +129,8 @@ static int classify_file(struct ckpt_capture *c, struct cap_region *cr, const ch
 		r->kind = CKPT_REG_SHANON;
 		return 0;
 	}
-	if (ends_with(name, " (deleted)")) {
-		ckpt_fail(c, "private mapping of a deleted file at %#" PRIx64 " (%s) is not "
-			  "supported yet", r->start, name);
-		return -ENOTSUP;
-	}
+	if (ends_with(name, " (deleted)"))
+		return deleted_private(c, cr, name);
 	if (name[0] != '/' || stat(name, &st)) {
 		ckpt_fail(c, "mapping at %#" PRIx64 " of %s is not supported", r->start, name);
 		return -ENOTSUP;
@@ -220,7 +244,7 @@ int ckpt_capture_regions(struct ckpt_capture *c)
 		}
 		cr = &c->regions[c->nr_regions];
 		cr->copy = NULL;
-		cr->from_image = 0;
+		cr->all_pages = 0;
 		ret = parse_region(c, line, cr, &skip);
 		if (ret)
 			return ret;

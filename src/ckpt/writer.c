@@ -77,8 +77,8 @@ static int page_wanted(const struct cap_region *cr, uint64_t pm)
 
 	if (cr->copy)
 		return !!(pm & (PM_PRESENT | PM_SWAP));
-	if (cr->from_image)
-		return 1;	/* pages not yet touched since restore are data too */
+	if (cr->all_pages)
+		return 1;	/* pages not yet touched are data too (read from the file) */
 	if (r->kind == CKPT_REG_FILE)
 		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
 	return !!(pm & (PM_PRESENT | PM_SWAP));

@@ -5,9 +5,15 @@
  *   11 DIR/a opened again O_WRONLY|O_APPEND before the unlink (the same file)
  *   12 an O_TMPFILE file in DIR, mode 0640, 100 bytes, FD_CLOEXEC
  *   13 a sparse deleted file of 8 MiB with "end" in its last bytes
+ * and mappings of deleted files that are no longer open:
+ *   a private mapping of 1 MiB (DIR/p), one page written since (a library
+ *   replaced while in use): every page must come back, the written one too
+ *   a shared mapping of one page (DIR/s), written since (a POSIX semaphore
+ *   after sem_unlink): its contents come back, and it is still writable
  */
 #include "fdtest.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 static void pattern(char *buf, size_t len, unsigned seed)
@@ -25,6 +31,25 @@ static void check_contents(int fd, size_t len, unsigned seed)
 	      "fd %d: contents differ", fd);
 	free(want);
 	free(got);
+}
+
+/* DIR/NAME of len bytes in pattern seed, mapped with flags, then closed and deleted. */
+static char *map_deleted(const char *dir, const char *name, size_t len, int flags,
+			 unsigned seed)
+{
+	char path[4096], *buf = malloc(len), *m;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	pattern(buf, len, seed);
+	CHECK(fd >= 0 && write(fd, buf, len) == (ssize_t)len, "%s: %s", path, strerror(errno));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
+	CHECK(m != MAP_FAILED, "mmap %s: %s", path, strerror(errno));
+	close(fd);
+	unlink(path);
+	free(buf);
+	return m;
 }
 
 int main(int argc, char **argv)
@@ -49,6 +74,12 @@ int main(int argc, char **argv)
 	at(open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), 13);
 	CHECK(pwrite(13, "end", 3, (8 << 20) - 3) == 3, "pwrite");
 	unlink(path);
+	char *priv = map_deleted(dir, "p", 1 << 20, MAP_PRIVATE, 3);
+	char *shared = map_deleted(dir, "s", 4096, MAP_SHARED, 4);
+	char *want = malloc(1 << 20);
+
+	priv[300000] = 'P';
+	shared[100] = 'S';
 	wait_verify();
 
 	check_flags(10, O_RDWR, 0);
@@ -70,6 +101,14 @@ int main(int argc, char **argv)
 	CHECK(!fstat(13, &a) && a.st_size == 8 << 20 && a.st_nlink == 0, "fd 13: size");
 	CHECK(pread(13, buf, 3, (8 << 20) - 3) == 3 && !memcmp(buf, "end", 3), "fd 13: contents");
 	CHECK(pread(13, buf, 1, 4 << 20) == 1 && !buf[0], "fd 13: hole");
+	pattern(want, 1 << 20, 3);
+	want[300000] = 'P';
+	CHECK(!memcmp(priv, want, 1 << 20), "private mapping of a deleted file: contents differ");
+	pattern(want, 4096, 4);
+	want[100] = 'S';
+	CHECK(!memcmp(shared, want, 4096), "shared mapping of a deleted file: contents differ");
+	shared[200] = 'T';
+	CHECK(shared[200] == 'T', "shared mapping of a deleted file: not writable");
 	say("ok");
 	return 0;
 }

@@ -8,10 +8,12 @@
  *   inet-socket    10 is a raw IPv4 socket (TCP and UDP are saved: tests/server)
  *   packet-pipe    10/11 a pipe whose write end 11 is in packet mode (O_DIRECT)
  *   pidfd          10 is a pidfd
+ *   deleted-mapped 10 is a deleted file that is also mapped shared
  */
 #include "fdtest.h"
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -45,6 +47,14 @@ int main(int argc, char **argv)
 		at(p[1], 11);
 	} else if (!strcmp(mode, "pidfd")) {
 		at(syscall(SYS_pidfd_open, getpid(), 0), 10);
+	} else if (!strcmp(mode, "deleted-mapped")) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/dm", arg(argc, argv, 2, "/tmp"));
+		at(open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), 10);
+		CHECK(!ftruncate(10, 4096) && !unlink(path), "ftruncate, unlink: %s", strerror(errno));
+		CHECK(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, 10, 0) != MAP_FAILED,
+		      "mmap: %s", strerror(errno));
 	} else {
 		FAIL("unknown mode %s", mode);
 	}

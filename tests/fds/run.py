@@ -427,6 +427,8 @@ CASES = [
          refuse=r'fd 11: packet-mode pipe'),
     Case('refuse-pidfd', 'fd_refuse', ['pidfd'], variants=('refused',),
          refuse=r'fd 10: \S*pidfd\S* is a kind of file the core cannot save yet'),
+    Case('refuse-deleted-mapped', 'fd_refuse', ['deleted-mapped'], variants=('refused',),
+         setup=tmpdir, refuse=r'fd 10: deleted file \S+/dm \(deleted\) is also mapped shared'),
     bad('kind', 'fd_pipe', ['pipe'], ['fd', '10', 'kind', '1000'], r'fd entry 3 is malformed'),
     bad('data-len', 'fd_pipe', ['pipe'], ['fd', '10', 'data_len', '0x7fffffff'],
         r'fd entry 3 is malformed'),
