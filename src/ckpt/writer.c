@@ -458,8 +458,10 @@ int ckpt_write_image(struct ckpt_capture *c, char *path, size_t pathlen, uint32_
 	x->runs.elem = sizeof(struct ckpt_run);
 	x->srcs.elem = sizeof(void *);
 	dir = open_dir(c->dir);
-	if (dir < 0)
+	if (dir < 0) {
+		snprintf(path, pathlen, "%s", c->dir);	/* what failed */
 		return dir;
+	}
 	x->dir = dir;
 	snprintf(name, sizeof(name), "ckpt_%s_%d_%u.img", ckpt_cfg.name, c->proc.pid, c->seq);
 	snprintf(x->path, sizeof(x->path), "%s/%s", c->dir, name);

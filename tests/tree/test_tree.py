@@ -21,6 +21,8 @@ import re
 import shutil
 import signal
 import struct
+import subprocess
+import tempfile
 import time
 
 from harness import (EXIT, CaseFailure, case, check_no_fail, finish_restored, last_tick,
@@ -554,6 +556,64 @@ def python_multiprocessing(ctx):
     last = kill_original_tree(ctx, orig)
     rp = ctx.restore(img, name='restored pool')
     finish_restored(ctx, rp, t0, last, resumed=False)
+
+
+@tree_case('tree-pidns')
+def pidns(ctx):
+    """--pidns=always while the original runs on: pipes, zombies and groups come back in a pid
+    namespace of their own (the root checks every pid, parent and group from inside)"""
+    for mode in ('pipes', 'zombies', 'groups'):
+        orig, tree = start(ctx, mode)
+        img, t0 = take(ctx, orig, 5)
+        rp = ctx.restore(img, args=['--pidns=always'], name='restore %s in a pid namespace' % mode)
+        rp.wait_line('resumed', ctx.left(10))
+        # the original runs on beside it, with the same pids
+        orig.wait_tick(last_tick(orig.lines()) + 2, ctx.left(10))
+        check_no_fail(ctx, orig)
+        last = kill_original_tree(ctx, orig)
+        finish_restored(ctx, rp, t0, last)
+
+
+@tree_case('tree-unprivileged')
+def unprivileged(ctx):
+    """an ordinary user checkpoints and restores the pipes tree (user + pid namespace)"""
+    nobody = 65534
+    setpriv = ['setpriv', '--reuid=%d' % nobody, '--regid=%d' % nobody, '--clear-groups']
+    d = tempfile.mkdtemp(prefix='ckpt-tree-nobody-')    # ctx.tmp is root's alone
+    try:
+        os.chown(d, nobody, nobody)
+        env = ctx.env(d)
+        p = subprocess.Popen(setpriv + [ctx.b.ckpt_run, prog(ctx), 'pipes', 'ticks=40'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.PIPE,
+                             close_fds=True, env=env, text=True)
+        try:
+            lines = []
+            while not lines or not lines[-1].startswith('tick 5'):
+                lines.append(p.stdout.readline().strip())
+                ctx.check(lines[-1] or p.poll() is None, 'the tree as nobody: %s' % lines)
+            r = subprocess.run(setpriv + [ctx.b.ckpt_ctl, 'checkpoint', str(p.pid)],
+                               capture_output=True, text=True, timeout=ctx.left(10))
+            ctx.check(r.returncode == 0, 'ckpt-ctl as nobody: %d %s' % (r.returncode, r.stderr))
+            img = r.stdout.strip()
+            members = read_tree(img) or []
+            ctx.check(len(members) == 2 and all(os.stat(os.path.join(d, m['image'])).st_uid ==
+                                                nobody for m in members),
+                      'tree of %s: %s' % (img, members))
+        finally:
+            for pid in descendants(p.pid) + [p.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.wait()
+        r = subprocess.run(setpriv + [ctx.b.ckpt_restore, img], capture_output=True, text=True,
+                           timeout=ctx.left(20), env=env)
+        ctx.check(r.returncode == 0 and 'resumed' in r.stdout and r.stdout.endswith('done\n') and
+                  'FAIL' not in r.stdout, 'restore as nobody: exit %d\n%s\n%s' %
+                  (r.returncode, r.stdout[-500:], r.stderr[-500:]))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @tree_case('tree-pipeline')
