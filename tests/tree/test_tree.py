@@ -529,33 +529,30 @@ def eventfd(ctx):
     rp, tree, img = tree_flow(ctx, 'eventfd')
 
 
+def real_program_flow(ctx, interpreter, script, arg, tick, what):
+    """A program of tests/tree run by an interpreter (no "resumed" lines): checkpoint at
+    `tick`, at least two live members (`what`), kill, restore, every tick exactly once."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+    orig = ctx.start([shutil.which(interpreter), path, arg], name='original ' + script)
+    img, t0 = take(ctx, orig, tick)
+    members = read_tree(img) or []
+    ctx.check(len([m for m in members if m['state'] == 1]) >= 2,
+              'tree: %s, want %s at least' % (members, what))
+    last = kill_original_tree(ctx, orig)
+    rp = ctx.restore(img, name='restored ' + script)
+    finish_restored(ctx, rp, t0, last, resumed=False)
+
+
 @tree_case('tree-shell-pipeline')
 def shell_pipeline(ctx):
     """bash with a subshell piping numbers into python3 (and sleep running): none lost"""
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pipeline.sh')
-    bash = shutil.which('bash')
-    orig = ctx.start([bash, script, '120'], name='original pipeline')
-    img, t0 = take(ctx, orig, 10)
-    members = read_tree(img) or []
-    ctx.check(len([m for m in members if m['state'] == 1]) >= 2,
-              'tree: %s, want the subshell and python3 at least' % members)
-    last = kill_original_tree(ctx, orig)
-    rp = ctx.restore(img, name='restored pipeline')
-    finish_restored(ctx, rp, t0, last, resumed=False)
+    real_program_flow(ctx, 'bash', 'pipeline.sh', '120', 10, 'the subshell and python3')
 
 
 @tree_case('tree-python-multiprocessing')
 def python_multiprocessing(ctx):
     """python3 multiprocessing: a Pool, a Queue, a Lock (POSIX semaphores) across a restore"""
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'mp_pool.py')
-    orig = ctx.start([shutil.which('python3'), script, '60'], name='original pool')
-    img, t0 = take(ctx, orig, 8)
-    members = read_tree(img) or []
-    ctx.check(len([m for m in members if m['state'] == 1]) >= 2,
-              'tree: %s, want the two pool workers at least' % members)
-    last = kill_original_tree(ctx, orig)
-    rp = ctx.restore(img, name='restored pool')
-    finish_restored(ctx, rp, t0, last, resumed=False)
+    real_program_flow(ctx, 'python3', 'mp_pool.py', '60', 8, 'the two pool workers')
 
 
 @tree_case('tree-pidns')
