@@ -22,6 +22,7 @@
 #include "ckpt.h"
 #include "hash.h"
 #include "image_write.h"
+#include "io.h"
 #include "log.h"
 
 #define MAX_WORKERS	64
@@ -31,23 +32,6 @@ struct zresult {
 	int32_t worker;
 	int32_t pad;
 };
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
 
 static void worker(int id, int fd, const struct ckpt_run *runs, const void *const *srcs,
 		   size_t n, struct zresult *res, int level)
@@ -74,7 +58,7 @@ static void worker(int id, int fd, const struct ckpt_run *runs, const void *cons
 		if (res[i].worker != id)
 			continue;
 		clen = ZSTD_compressCCtx(cctx, out, ZSTD_compressBound(max_len), srcs[i], len, level);
-		if (ZSTD_isError(clen) || write_all(fd, out, clen))
+		if (ZSTD_isError(clen) || ckpt_write_all(fd, out, clen))
 			_exit(1);
 		res[i].off = off;
 		res[i].len = clen;

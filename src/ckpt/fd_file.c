@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "fds.h"
+#include "io.h"
 
 static int maps_file(const struct ckpt_fd *f, const struct ckpt_region *r)
 {
@@ -74,17 +75,11 @@ static int store_extent(struct ckpt_capture *c, struct ckpt_fd *f, struct ckpt_f
 		return -ENOSPC;
 	ext->off = off;
 	ext->len = len;
-	for (uint64_t got = 0; got < len;) {
-		ssize_t n = pread(rfd, buf + got, len - got, off + got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ckpt_fail(c, "fd %d: reading its contents at %llu: %s", f->fd,
-				  (unsigned long long)(off + got), n ? strerror(errno) : "end of file");
-			return -EIO;
-		}
-		got += n;
+	if (ckpt_pread_all(rfd, buf, len, off)) {
+		ckpt_fail(c, "fd %d: reading %llu bytes of its contents at %llu: %s", f->fd,
+			  (unsigned long long)len, (unsigned long long)off,
+			  errno == EIO ? "end of file" : strerror(errno));
+		return -EIO;
 	}
 	hdr->nr_extents++;
 	return 0;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fds.h"
+#include "io.h"
 
 static int is_reader(const struct ckpt_fd *f)
 {
@@ -36,21 +37,6 @@ static int same_pipe(const struct ckpt_fd *a, const struct ckpt_fd *b)
 {
 	return !(b->xflags & CKPT_FDX_DUP) && a->kind == b->kind && a->dev == b->dev &&
 	       a->ino == b->ino;
-}
-
-static int read_all(int fd, char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = read(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		buf += n;
-		len -= n;
-	}
-	return 0;
 }
 
 static int copy_queued(struct ckpt_capture *c, struct ckpt_fd *f, int rfd,
@@ -83,7 +69,7 @@ static int copy_queued(struct ckpt_capture *c, struct ckpt_fd *f, int rfd,
 		ret = -ENOSPC;
 		goto out;
 	}
-	ret = read_all(tmp[0], buf, queued);
+	ret = ckpt_read_all(tmp[0], buf, queued) ? -EIO : 0;
 	if (ret)
 		ckpt_fail(c, "fd %d: cannot read the copy of its queued bytes", f->fd);
 	p->queued = queued;

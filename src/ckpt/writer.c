@@ -22,6 +22,7 @@
 
 #include "ckpt.h"
 #include "image_write.h"
+#include "io.h"
 #include "log.h"
 
 #define PM_PRESENT	(1ull << 63)
@@ -56,19 +57,7 @@ static int page_is_zero(const void *p)
 
 static int read_pagemap(int fd, uint64_t addr, size_t n, uint64_t *out)
 {
-	size_t want = n * 8, got = 0;
-	off_t off = (addr / CKPT_PAGE_SIZE) * 8;
-
-	while (got < want) {
-		ssize_t r = pread(fd, (char *)out + got, want - got, off + got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -EIO;
-		got += r;
-	}
-	return 0;
+	return ckpt_pread_all(fd, out, n * 8, (addr / CKPT_PAGE_SIZE) * 8) ? -EIO : 0;
 }
 
 static int page_wanted(const struct cap_region *cr, uint64_t pm)

@@ -21,27 +21,10 @@
 #include "errmsg.h"
 #include "hash.h"
 #include "image_read.h"
+#include "io.h"
 
 #define MAX_SECTIONS	4096
 #define TASK_SIZE_MAX	0x800000000000ull
-
-static int read_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
 
 const char *ckpt_section_name(uint32_t type)
 {
@@ -101,10 +84,10 @@ static int check_header(struct ckpt_image *img, char *err, size_t len)
 	struct ckpt_header tmp;
 
 	memset(h, 0, sizeof(*h));
-	if (img->size < CKPT_MAGIC_LEN || read_full(img->fd, h, CKPT_MAGIC_LEN, 0) ||
+	if (img->size < CKPT_MAGIC_LEN || ckpt_pread_all(img->fd, h, CKPT_MAGIC_LEN, 0) ||
 	    memcmp(h->magic, CKPT_MAGIC, CKPT_MAGIC_LEN))
 		return ckpt_errmsg(err, len, CKPT_EXIT_FOREIGN, "not a ckpt image (bad magic)");
-	if (img->size < sizeof(*h) || read_full(img->fd, h, sizeof(*h), 0))
+	if (img->size < sizeof(*h) || ckpt_pread_all(img->fd, h, sizeof(*h), 0))
 		return ckpt_errmsg(err, len, CKPT_EXIT_TRUNCATED, "image is %llu bytes, shorter than a header",
 			    (unsigned long long)img->size);
 	tmp = *h;
@@ -149,7 +132,7 @@ static int load_sections(struct ckpt_image *img, char *err, size_t len)
 	uint32_t nr_plugins = 0;
 
 	img->secs = malloc(tsize);
-	if (!img->secs || read_full(img->fd, img->secs, tsize, img->hdr.sections_off))
+	if (!img->secs || ckpt_pread_all(img->fd, img->secs, tsize, img->hdr.sections_off))
 		return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "cannot read section table");
 	if (ckpt_hash(img->secs, tsize) != img->hdr.table_hash)
 		return ckpt_errmsg(err, len, CKPT_EXIT_CORRUPT, "section table checksum mismatch");
@@ -192,7 +175,7 @@ static int load_sections(struct ckpt_image *img, char *err, size_t len)
 			img->plugin_bufs[img->nr_plugins] = buf;
 		else
 			img->meta[s->type] = buf;
-		if (read_full(img->fd, buf, s->size, s->offset))
+		if (ckpt_pread_all(img->fd, buf, s->size, s->offset))
 			return ckpt_errmsg(err, len, CKPT_EXIT_TRUNCATED, "cannot read section %s",
 				    ckpt_section_name(s->type));
 		if (ckpt_hash(buf, s->size) != s->hash)
@@ -914,7 +897,7 @@ static int read_zstd(const struct ckpt_image *img, const struct ckpt_run *run, v
 
 	if (!packed)
 		return ckpt_errmsg(err, errlen, CKPT_EXIT_FAIL, "out of memory");
-	if (read_full(img->fd, packed, run->stored_len, run->data_off)) {
+	if (ckpt_pread_all(img->fd, packed, run->stored_len, run->data_off)) {
 		ret = ckpt_errmsg(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 			   (unsigned long long)run->vaddr);
 	} else if (ckpt_hash(packed, run->stored_len) != run->stored_hash) {
@@ -944,7 +927,7 @@ int ckpt_image_read_run(const struct ckpt_image *img, const struct ckpt_run *run
 		ret = read_zstd(img, run, buf, err, errlen);
 		if (ret)
 			return ret;
-	} else if (read_full(img->fd, buf, len, run->data_off)) {
+	} else if (ckpt_pread_all(img->fd, buf, len, run->data_off)) {
 		return ckpt_errmsg(err, errlen, CKPT_EXIT_TRUNCATED, "cannot read pages at %#llx",
 			    (unsigned long long)run->vaddr);
 	}

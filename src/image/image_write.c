@@ -7,25 +7,12 @@
 
 #include "hash.h"
 #include "image_write.h"
+#include "io.h"
 
-static int write_at(int fd, const void *buf, size_t len, uint64_t off)
+/* 0 or -errno */
+static int pwrite_errno(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return ckpt_pwrite_all(fd, buf, len, off) ? -errno : 0;
 }
 
 int ckpt_writer_open(struct ckpt_writer *w, int dir_fd, const char *final_name, int durable)
@@ -62,7 +49,7 @@ int ckpt_writer_pages(struct ckpt_writer *w, const void *addr, uint64_t npages,
 	run->stored_hash = 0;
 	run->flags = 0;
 	run->pad = 0;
-	ret = write_at(w->fd, addr, len, w->off);
+	ret = pwrite_errno(w->fd, addr, len, w->off);
 	if (ret)
 		return ret;
 	w->off += len;
@@ -118,9 +105,9 @@ int ckpt_writer_section2(struct ckpt_writer *w, uint32_t type, const void *a, si
 	uint64_t off = (w->off + 7) & ~7ull;
 	int ret;
 
-	ret = write_at(w->fd, a, alen, off);
+	ret = pwrite_errno(w->fd, a, alen, off);
 	if (!ret && blen)
-		ret = write_at(w->fd, b, blen, off + alen);
+		ret = pwrite_errno(w->fd, b, blen, off + alen);
 	if (ret)
 		return ret;
 	w->off = off + alen + blen;
@@ -150,9 +137,9 @@ int ckpt_writer_finish(struct ckpt_writer *w, struct ckpt_header *hdr)
 	hdr->header_hash = 0;
 	hdr->header_hash = ckpt_hash(hdr, sizeof(*hdr));
 
-	ret = write_at(w->fd, w->secs, tsize, off);
+	ret = pwrite_errno(w->fd, w->secs, tsize, off);
 	if (!ret)
-		ret = write_at(w->fd, hdr, sizeof(*hdr), 0);
+		ret = pwrite_errno(w->fd, hdr, sizeof(*hdr), 0);
 	if (!ret && ftruncate(w->fd, hdr->file_size))
 		ret = -errno;
 	if (!ret && w->durable && fsync(w->fd))

@@ -18,6 +18,7 @@
 
 #include "ckpt/exitcodes.h"
 #include "errmsg.h"
+#include "io.h"
 #include "restore.h"
 
 static int open_parent(struct rst_chain *ch, const char *dir, char *err, size_t len)
@@ -184,7 +185,7 @@ static int decompress_image(struct rst_chain *ch, uint32_t k, char *err, size_t 
 		if (!buf)
 			return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 		ret = ckpt_image_read_run(img, run, buf, err, len);
-		if (!ret && pwrite(fd, buf, bytes, off) != (ssize_t)bytes)
+		if (!ret && ckpt_pwrite_all(fd, buf, bytes, off))
 			ret = ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "writing decompressed pages: %s",
 				   strerror(errno));
 		free(buf);

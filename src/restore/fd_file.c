@@ -27,6 +27,7 @@
 
 #include "ckpt/exitcodes.h"
 #include "fds.h"
+#include "io.h"
 #include "log.h"
 
 #define REOPEN_FLAGS	(O_ACCMODE | O_SYNC | O_DSYNC | O_NOATIME)
@@ -41,15 +42,8 @@ static int write_contents(int fd, const struct ckpt_fd_file *h)
 
 		memcpy(&e, p, sizeof(e));
 		p += sizeof(e);
-		for (uint64_t done = 0; done < e.len;) {
-			ssize_t n = pwrite(fd, p + done, e.len - done, e.off + done);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return -1;
-			done += n;
-		}
+		if (ckpt_pwrite_all(fd, p, e.len, e.off))
+			return -1;
 		p += (e.len + 7) & ~7ull;
 	}
 	return 0;

@@ -18,22 +18,8 @@
 
 #include "ckpt/exitcodes.h"
 #include "fds.h"
+#include "io.h"
 #include "log.h"
-
-static int write_all(int fd, const char *buf, uint64_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
 
 static int open_fifo(struct rst_fds *s, const struct ckpt_fd *f, struct rst_fdobj *o)
 {
@@ -96,7 +82,7 @@ static int build(struct rst_fds *s, const struct ckpt_fd *f)
 	if (fcntl(wfd, F_SETPIPE_SZ, p->capacity) < 0)
 		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: cannot give %s a capacity of %u: %s",
 				   f->fd, path, p->capacity, strerror(errno));
-	if (write_all(wfd, (const char *)(p + 1), p->queued))
+	if (ckpt_write_all(wfd, p + 1, p->queued))
 		return rst_fd_fail(s, CKPT_EXIT_FAIL, "fd %d: cannot queue %llu bytes in %s: %s",
 				   f->fd, (unsigned long long)p->queued, path, strerror(errno));
 	/* the other end may be in another process of the tree */

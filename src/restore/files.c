@@ -18,6 +18,7 @@
 
 #include "ckpt/exitcodes.h"
 #include "errmsg.h"
+#include "io.h"
 #include "restore.h"
 
 static int find_same(struct rst_ctx *x, uint32_t upto, const struct ckpt_region *r, int rw)
@@ -79,8 +80,7 @@ int rst_region_fill(const struct rst_chain *ch, uint32_t reg, int fd, char *err,
 		if (!buf)
 			return ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "out of memory");
 		ret = rst_chain_read(ch, run, buf, err, len);
-		if (!ret && pwrite(fd, buf, bytes, r->pgoff + (run->vaddr - r->start)) !=
-			    (ssize_t)bytes)
+		if (!ret && ckpt_pwrite_all(fd, buf, bytes, r->pgoff + (run->vaddr - r->start)))
 			ret = ckpt_errmsg(err, len, CKPT_EXIT_FAIL, "writing memfd contents: %s",
 					  strerror(errno));
 		free(buf);
