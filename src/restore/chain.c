@@ -21,6 +21,10 @@
 #include "io.h"
 #include "restore.h"
 
+_Static_assert(offsetof(struct ckpt_run, vaddr) == 0 && offsetof(struct ckpt_run, npages) == 8 &&
+	       offsetof(struct ckpt_range, vaddr) == 0 && offsetof(struct ckpt_range, npages) == 8,
+	       "range_after reads runs as ranges");
+
 static int open_parent(struct rst_chain *ch, const char *dir, char *err, size_t len)
 {
 	const struct ckpt_image *child = ch->imgs[ch->n - 1];
@@ -46,32 +50,20 @@ static int open_parent(struct rst_chain *ch, const char *dir, char *err, size_t 
 	return CKPT_EXIT_OK;
 }
 
-/* First run of img that ends after addr (runs are sorted by address). */
-static uint32_t run_after(const struct ckpt_image *img, uint64_t addr)
+/*
+ * First of n sorted ranges that ends after addr. The ranges are structs of
+ * `stride` bytes that start with vaddr and npages (ckpt_run, ckpt_range).
+ */
+static uint32_t range_after(const void *base, uint32_t n, size_t stride, uint64_t addr)
 {
-	uint32_t lo = 0, hi = img->nr_runs;
+	uint32_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
-		const struct ckpt_run *r = &img->runs[mid];
+		struct ckpt_range r;	/* the leading vaddr and npages of either struct */
 
-		if (r->vaddr + r->npages * CKPT_PAGE_SIZE <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static uint32_t inherit_after(const struct ckpt_image *img, uint64_t addr)
-{
-	uint32_t lo = 0, hi = img->nr_inherit;
-
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		const struct ckpt_range *r = &img->inherit[mid];
-
-		if (r->vaddr + r->npages * CKPT_PAGE_SIZE <= addr)
+		memcpy(&r, (const char *)base + mid * stride, sizeof(r));
+		if (r.vaddr + r.npages * CKPT_PAGE_SIZE <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -108,7 +100,8 @@ static int resolve(struct rst_chain *ch, uint32_t k, uint64_t start, uint64_t en
 	uint64_t a = start;
 
 	while (a < end) {
-		uint32_t ri = run_after(img, a), ii = inherit_after(img, a);
+		uint32_t ri = range_after(img->runs, img->nr_runs, sizeof(*img->runs), a);
+		uint32_t ii = range_after(img->inherit, img->nr_inherit, sizeof(*img->inherit), a);
 		const struct ckpt_run *run = ri < img->nr_runs ? &img->runs[ri] : NULL;
 		const struct ckpt_range *inh = ii < img->nr_inherit ? &img->inherit[ii] : NULL;
 		uint64_t run_start = run ? run->vaddr : end, inh_start = inh ? inh->vaddr : end;
