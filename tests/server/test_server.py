@@ -376,24 +376,31 @@ def _unix_ask(addr, line, timeout=5):
         return buf.decode().strip()
 
 
-@case('server_unix')
-def server_unix(ctx):
-    """unix_prog.py: listeners on a path (mode 0640) and an abstract name come back and answer;
-    queued datagrams of a bound datagram socket are kept; its connection to its own listener
-    works (a pair); its client connection to another
-    process and the idle connection of a client of ours come back reset, one line each"""
+def _start_unix_prog(ctx):
+    """unix_prog.py in ctx.tmp/unix, with an outside listener (ext) it connects to; returns
+    (dir, its listener path, its abstract name, ext, the process, its fds by name)."""
     d = os.path.join(ctx.tmp, 'unix')
     os.mkdir(d)
-    path = os.path.join(d, 'srv.sock')
     abstract = 'ckpt-test-%d-%d' % (os.getpid(), time.monotonic_ns())
     ext_path = os.path.join(d, 'ext.sock')
     ext = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ext.bind(ext_path)
     ext.listen(1)
     orig = ctx.start([python3(), os.path.join(HERE, 'unix_prog.py'), d, abstract, ext_path])
-    ext_conn, _ = ext.accept()
     fds = dict(kv.split('=') for kv in
                [l for l in orig.lines() if l.startswith('fds ')][0].split()[1:])
+    return d, os.path.join(d, 'srv.sock'), abstract, ext, orig, fds
+
+
+@case('server_unix')
+def server_unix(ctx):
+    """unix_prog.py: listeners on a path (mode 0640) and an abstract name come back and answer;
+    queued datagrams of a bound datagram socket are kept; its connection to its own listener
+    works (a pair); its client connection to another
+    process and the idle connection of a client of ours come back reset, one line each"""
+    d, path, abstract, ext, orig, fds = _start_unix_prog(ctx)
+    ext_path = ext.getsockname()
+    ext_conn, _ = ext.accept()
     ctx.check(_unix_ask(path, 'one') == 'echo one', 'no answer on %s' % path)
     ctx.check(_unix_ask('\0' + abstract, 'two') == 'echo two', 'no answer on @%s' % abstract)
     ctx.check(_unix_ask(path, 'SELF') == 'self ping', 'no answer through its own connection')
@@ -457,17 +464,7 @@ def server_unix(ctx):
 def server_unix_taken(ctx):
     """the path is a live socket, then a regular file, the abstract name is taken: exit 11
     naming the fd; once all are free, the image restores and answers"""
-    d = os.path.join(ctx.tmp, 'unix')
-    os.mkdir(d)
-    path = os.path.join(d, 'srv.sock')
-    abstract = 'ckpt-test-%d-%d' % (os.getpid(), time.monotonic_ns())
-    ext_path = os.path.join(d, 'ext.sock')
-    ext = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    ext.bind(ext_path)
-    ext.listen(1)
-    orig = ctx.start([python3(), os.path.join(HERE, 'unix_prog.py'), d, abstract, ext_path])
-    fds = dict(kv.split('=') for kv in
-               [l for l in orig.lines() if l.startswith('fds ')][0].split()[1:])
+    d, path, abstract, ext, orig, fds = _start_unix_prog(ctx)
     img = ctx.checkpoint(orig)
     ctx.kill(orig)
     # a server answering on the path
@@ -873,21 +870,12 @@ def server_bad_image_unix(ctx):
     patch = os.path.join(ctx.b.dir, 'tests', 'fds', 'fd_imgpatch')
     if not os.access(patch, os.X_OK):
         raise CaseSkip('fd_imgpatch is not built')
-    d = os.path.join(ctx.tmp, 'unix')
-    os.mkdir(d)
-    ext_path = os.path.join(d, 'ext.sock')
-    ext = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    ext.bind(ext_path)
-    ext.listen(1)
-    orig = ctx.start([python3(), os.path.join(HERE, 'unix_prog.py'), d,
-                      'ckpt-test-%d-%d' % (os.getpid(), time.monotonic_ns()), ext_path])
+    d, path, abstract, ext, orig, fds = _start_unix_prog(ctx)
     ext_conn, _ = ext.accept()      # accepted: the client's peer is a named socket
     img = ctx.checkpoint(orig)
     ctx.kill(orig)
     ext_conn.close()
     ext.close()
-    fds = dict(kv.split('=') for kv in
-               [l for l in orig.lines() if l.startswith('fds ')][0].split()[1:])
     lp, ab, dg, cl = (int(fds[k]) for k in ('listen', 'abstract', 'dgram', 'client'))
     with open(img, 'rb') as f:
         pristine = f.read()
