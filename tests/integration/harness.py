@@ -430,6 +430,21 @@ class Case:
         wait_gone(proc.pid, self.left(5))
         return rc
 
+    def checkpoint_and_kill(self, proc, at_tick, ticks_after=1):
+        """Once proc printed tick at_tick: checkpoint it (T0 = its last tick then), let it
+        print ticks_after more, kill it (a restored one through ckpt-restore). Returns
+        (image, T0, L = its last tick)."""
+        proc.wait_tick(at_tick, self.left(10))
+        t0 = last_tick(proc.lines())
+        img = self.checkpoint(proc)
+        if ticks_after:
+            proc.wait_tick(t0 + ticks_after, self.left(10))
+        if proc.kind == 'restore':
+            self.kill_restored(proc)
+        else:
+            self.kill(proc)
+        return img, t0, last_tick(proc.lines())
+
     def restore(self, image, stdin_data=None, args=(), name=None, expect_pid=None):
         """Starts ckpt-restore IMAGE with pipes; stdin gets stdin_data and stays open."""
         argv = [self.b.ckpt_restore] + list(args) + [image]

@@ -217,15 +217,11 @@ def restore_twice(ctx):
 def restore_eager(ctx):
     """ckpt-restore --eager: the image may be deleted as soon as the program runs"""
     orig = ctx.start(prog(ctx, 'prog_counter', 'data_mb=8'))
-    orig.wait_tick(4, ctx.left(10))
-    t0 = last_tick(orig.lines())
-    img = ctx.checkpoint(orig)
-    orig.wait_tick(t0 + 1, ctx.left(10))
-    ctx.kill(orig)
+    img, t0, last = ctx.checkpoint_and_kill(orig, 4)
     r = ctx.restore(img, args=['--eager'])
     r.wait_line('resumed', ctx.left(10))
     os.unlink(img)
-    finish_restored(ctx, r, t0, last_tick(orig.lines()), final=40)
+    finish_restored(ctx, r, t0, last, final=40)
 
 
 @case('restore_in_pidns_while_original_runs')

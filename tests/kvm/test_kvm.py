@@ -5,7 +5,7 @@ restore, the guest counter continues; repeated and chained checkpoints; an
 unknown ioctl on the VM fd makes the checkpoint fail."""
 import os
 
-from harness import (CaseFailure, CaseSkip, case, check_no_fail, finish_restored, last_tick,
+from harness import (CaseFailure, CaseSkip, case, check_no_fail, finish_restored,
                      read_header, run_case)
 
 
@@ -38,21 +38,11 @@ def minimal_repeated(ctx):
 def minimal_chain(ctx):
     """one vCPU: a restored VMM is checkpointed again, killed and restored again"""
     orig = ctx.start(vmm(ctx, 'ticks=40', 'tick_ms=40'))
-    orig.wait_tick(5, ctx.left(10))
-    t0 = last_tick(orig.lines())
-    img = ctx.checkpoint(orig)
-    orig.wait_tick(t0 + 2, ctx.left(10))
-    ctx.kill(orig)
+    img, t0, last = ctx.checkpoint_and_kill(orig, 5, ticks_after=2)
     check_no_fail(ctx, orig)
-    last = last_tick(orig.lines())
     r1 = ctx.restore(img, name='first restore')
-    r1.wait_tick(last + 4, ctx.left(10))
-    t1 = last_tick(r1.lines())
-    img2 = ctx.checkpoint(r1)
-    r1.wait_tick(t1 + 2, ctx.left(10))
-    ctx.kill_restored(r1)
+    img2, t1, last1 = ctx.checkpoint_and_kill(r1, last + 4, ticks_after=2)
     check_no_fail(ctx, r1)
-    last1 = last_tick(r1.lines())
     r2 = ctx.restore(img2, name='second restore')
     finish_restored(ctx, r2, t1, last1)
 

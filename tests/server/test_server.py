@@ -755,10 +755,7 @@ def server_refuse_netlink(ctx):
 
 def _checkpoint_killed(ctx, argv):
     orig = ctx.start(argv)
-    orig.wait_tick(3, ctx.left(10))
-    t0 = last_tick(orig.lines())
-    img = ctx.checkpoint(orig)
-    ctx.kill(orig)
+    img, t0, _ = ctx.checkpoint_and_kill(orig, 3, ticks_after=0)
     return orig, img, t0
 
 
