@@ -198,6 +198,7 @@ int ckpt_tree_scan(struct ckpt_tree_proc *out, uint32_t max, uint32_t *nr, char 
 int ckpt_tree_same(const struct ckpt_tree_proc *a, uint32_t na, const struct ckpt_tree_proc *b,
 		   uint32_t nb);
 int ckpt_runs_libckpt(pid_t pid);
+int ckpt_tree_alive(pid_t pid);
 
 /* tree.c: a checkpoint of a process tree, see there for the phases */
 int ckpt_tree_begin(struct ckpt_capture *c);

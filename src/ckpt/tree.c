@@ -40,6 +40,7 @@
 #define TREE_MAX		256
 #define PHASE_TIMEOUT_NS	(10ull * 1000000000)
 #define WRITER_START_NS		(30ull * 1000000000)
+#define MEMBER_CHECK_NS		(5ull * 1000000)	/* how often the root looks for ended members */
 
 enum { PHASE_STOP, PHASE_CAPTURE, PHASE_COMMIT, PHASE_ABORT };
 
@@ -142,6 +143,13 @@ static int map_sync(int fd)
 	return 0;
 }
 
+/* A member exited after the scan: the tree changed, the checkpoint is taken again. */
+static int member_ended(struct ckpt_capture *c, pid_t pid)
+{
+	ckpt_fail(c, "process %d of the tree ended during the checkpoint; try again", (int)pid);
+	return -EAGAIN;
+}
+
 static int signal_members(struct ckpt_capture *c, uint32_t token)
 {
 	for (uint32_t i = 0; i < sync_page->nr; i++) {
@@ -151,6 +159,8 @@ static int signal_members(struct ckpt_capture *c, uint32_t token)
 
 		if (e->state != CKPT_TREE_LIVE || !sigqueue(e->pid, ckpt_cfg.trigger_sig, v))
 			continue;
+		if (errno == ESRCH)
+			return member_ended(c, e->pid);
 		ckpt_fail(c, "cannot ask process %d of the tree to take part: %s", (int)e->pid,
 			  strerror(errno));
 		return -errno;
@@ -300,7 +310,16 @@ static int tree_changed(struct ckpt_capture *c)
 /* Root: waits until every member is counted in *count; the first member failure, if any. */
 static int root_wait(struct ckpt_capture *c, volatile int *count, const char *what)
 {
-	if (wait_count(count, nr_live(), ckpt_mono_ns() + PHASE_TIMEOUT_NS)) {
+	uint64_t deadline = ckpt_mono_ns() + PHASE_TIMEOUT_NS;
+
+	/* in short waits: a member that exits meanwhile never counts itself in */
+	while (wait_count(count, nr_live(), ckpt_mono_ns() + MEMBER_CHECK_NS)) {
+		for (uint32_t i = 0; i < sync_page->nr; i++)
+			if (sync_page->procs[i].state == CKPT_TREE_LIVE &&
+			    !ckpt_tree_alive(sync_page->procs[i].pid))
+				return member_ended(c, sync_page->procs[i].pid);
+		if (ckpt_mono_ns() < deadline)
+			continue;
 		ckpt_fail(c, "only %d of %u processes of the tree %s within %llu s", *count,
 			  nr_live(), what, PHASE_TIMEOUT_NS / 1000000000);
 		return -ETIMEDOUT;

@@ -125,6 +125,14 @@ static int task_children(void *arg, long tid)
 	return 0;
 }
 
+/* Whether process pid exists and has not exited (a zombie has). */
+int ckpt_tree_alive(pid_t pid)
+{
+	struct proc_stat st;
+
+	return !read_stat(pid, &st) && st.state != 'Z' && st.state != 'X';
+}
+
 /* Whether process pid runs libckpt (has our coordinator thread). */
 int ckpt_runs_libckpt(pid_t pid)
 {

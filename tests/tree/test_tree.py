@@ -555,6 +555,25 @@ def python_multiprocessing(ctx):
     real_program_flow(ctx, 'python3', 'mp_pool.py', '60', 8, 'the two pool workers')
 
 
+@tree_case('tree-churn')
+def churn(ctx):
+    """a shell starting a short-lived child every 10 ms or so (sleep 0.01): every checkpoint
+    succeeds (a tree that changed while it was being stopped is taken again; a child that
+    exits meanwhile is noticed at once) and the newest image restores"""
+    script = ('echo ready; i=0; while [ $i -lt 600 ]; do sleep 0.01; i=$((i+1)); '
+              'case $i in *0) echo tick $((i/10));; esac; done; echo done')
+    orig = ctx.start([shutil.which('bash'), '-c', script], name='churn')
+    for k in range(5):
+        orig.wait_tick(3 + 3 * k, ctx.left(10))
+        t0 = last_tick(orig.lines())
+        rc, out, err = ctx.checkpoint(orig, expect=None)
+        ctx.check(rc == 0, 'checkpoint %d of a churning tree: exit %d (%s)' % (k + 1, rc,
+                                                                             err.strip()))
+    last = kill_original_tree(ctx, orig)
+    rp = ctx.restore(out.strip(), name='restored churn')
+    finish_restored(ctx, rp, t0, last, resumed=False)
+
+
 @tree_case('tree-pidns')
 def pidns(ctx):
     """--pidns=always while the original runs on: pipes, zombies and groups come back in a pid
