@@ -13,7 +13,7 @@ Variants of a case:
              restore that image; the program verifies
   refused    ckpt-ctl must fail (exit 14) with a message naming the fd, and
              the original must verify unharmed
-  bad-image  checkpoint, kill; the image's fd state is altered (fd_imgpatch,
+  bad-image  checkpoint, kill; the image's fd state is altered (imgpatch,
              checksums fixed) and ckpt-restore must refuse it (exit 9)
 
 One line per case and variant, then "N passed, N failed". Needs root (a
@@ -54,6 +54,7 @@ class Tools:
         self.ctl = os.path.join(build, 'tools', 'ckpt-ctl')
         self.restore = os.path.join(build, 'src', 'restore', 'ckpt-restore')
         self.progs = os.path.join(build, 'tests', 'fds')
+        self.imgpatch = os.path.join(build, 'tests', 'progs', 'imgpatch')
 
     def prog(self, name):
         return os.path.join(self.progs, name)
@@ -111,7 +112,7 @@ class Case:
         self.restore_warn = restore_warn  # ckpt-restore's stderr must match this
         self.restore_fail = restore_fail  # (exit code, regex) ckpt-restore must fail with
         self.tty = tty                    # ckpt-restore runs on a terminal
-        self.patch = patch                # bad-image: (fd_imgpatch args, regex)
+        self.patch = patch                # bad-image: (imgpatch args, regex)
         self.stdout = stdout              # a line the restored program prints before "ok"
 
 
@@ -231,9 +232,9 @@ def checkpoint(ctx, case, orig, out, pid=None):
 
 def restore_bad(ctx, case, image):
     args, rx = case.patch
-    rc, _, se = ctx.tool([ctx.t.prog('fd_imgpatch'), image] + args)
+    rc, _, se = ctx.tool([ctx.t.imgpatch, image] + args)
     if rc:
-        raise Failure('fd_imgpatch %s: %s' % (' '.join(args), se.strip()))
+        raise Failure('imgpatch %s: %s' % (' '.join(args), se.strip()))
     rc, _, se = ctx.tool([ctx.t.restore, image])
     if rc != EXIT_INVALID or not re.search(rx, se):
         raise Failure('ckpt-restore of the altered image: exit %d, %r; want %d and /%s/' %

@@ -785,9 +785,7 @@ def server_port_taken(ctx):
 @case('server_bad_image')
 def server_bad_image(ctx):
     """an image whose TCP/UDP state is malformed (state, family, address) is refused, exit 9"""
-    patch = os.path.join(ctx.b.dir, 'tests', 'fds', 'fd_imgpatch')
-    if not os.access(patch, os.X_OK):
-        raise CaseSkip('fd_imgpatch is not built')
+    patch = ctx.b.imgpatch
     orig, img, _ = _checkpoint_killed(ctx, [python3(), os.path.join(HERE, 'inet_prog.py'), '40'])
     with open(img, 'rb') as f:
         pristine = f.read()
@@ -838,9 +836,7 @@ def server_bad_image(ctx):
 def server_tcp_unjoined(ctx):
     """two saved ends whose queues do not join up (one end's write offset patched below what
     the other had received) come back reset, one line each saying why"""
-    patch = os.path.join(ctx.b.dir, 'tests', 'fds', 'fd_imgpatch')
-    if not os.access(patch, os.X_OK):
-        raise CaseSkip('fd_imgpatch is not built')
+    patch = ctx.b.imgpatch
     orig, img, _ = _checkpoint_killed(ctx, _pair_argv())
     fds = _fds_of(orig)
     # struct ckpt_inet_conn.write_off, after the 80 bytes of ckpt_fd_inet
@@ -864,9 +860,7 @@ def server_tcp_unjoined(ctx):
 def server_bad_image_unix(ctx):
     """an image whose named unix socket state is malformed (state, name, mode, type) is
     refused, exit 9"""
-    patch = os.path.join(ctx.b.dir, 'tests', 'fds', 'fd_imgpatch')
-    if not os.access(patch, os.X_OK):
-        raise CaseSkip('fd_imgpatch is not built')
+    patch = ctx.b.imgpatch
     d, path, abstract, ext, orig, fds = _start_unix_prog(ctx)
     ext_conn, _ = ext.accept()      # accepted: the client's peer is a named socket
     img = ctx.checkpoint(orig)
