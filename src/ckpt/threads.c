@@ -117,7 +117,6 @@ void ckpt_thread_capture(struct thread_slot *s, void *ucv)
 	char path[64], buf[2048];
 	size_t len;
 	void *head;
-	long n;
 
 	t->tid = gettid();
 	if (t->tid == getpid())
@@ -138,12 +137,7 @@ void ckpt_thread_capture(struct thread_slot *s, void *ucv)
 	prctl(PR_GET_TID_ADDRESS, &t->clear_child_tid, 0, 0, 0);
 	capture_rseq(t);
 	capture_sched(t);
-	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", t->tid);
-	n = ckpt_read_file(path, buf, sizeof(buf));
-	if (n > 0) {
-		buf[strcspn(buf, "\n")] = 0;
-		snprintf(t->comm, sizeof(t->comm), "%s", buf);
-	}
+	prctl(PR_GET_NAME, t->comm, 0, 0, 0);	/* in the thread itself: its own name */
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", t->tid);
 	if (ckpt_read_file(path, buf, sizeof(buf)) > 0)
 		t->pending = ckpt_status_field(buf, "SigPnd:", 16);
