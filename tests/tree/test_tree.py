@@ -15,6 +15,7 @@ By hand: python3 tests/integration/run.py --cases tests/tree/test_tree.py [-k NA
 """
 import ctypes
 import functools
+import glob
 import json
 import os
 import re
@@ -392,6 +393,35 @@ def tree_off(ctx):
               'images: %s, want the root\'s alone' % os.listdir(ctx.img_dir))
     for name in tree.members:
         ctx.check(pstat(tree.pid(name))['state'] not in 'TZX', '%s is not running' % name)
+
+
+@tree_case('tree-periodic')
+def periodic(ctx):
+    """CKPT_INTERVAL=1 in a tree: only the root takes periodic checkpoints, each covering
+    the whole tree (every other image is a member image its root listed)"""
+    orig = ctx.start([prog(ctx), 'basic', 'ticks=400', 'tick_ms=10'], name='periodic tree',
+                     env={'CKPT_INTERVAL': '1'})
+    tree = Tree(ctx, orig)
+    end = time.monotonic() + min(8, ctx.left())
+    roots = []
+    while time.monotonic() < end and len(roots) < 3:
+        time.sleep(0.2)
+        roots = [p for p in glob.glob(os.path.join(ctx.img_dir, 'ckpt_*_%d_*.img' % tree.root))]
+    ctx.check(len(roots) >= 3, 'only %d periodic root images in 8 s' % len(roots))
+    listed = set()
+    for r in roots:
+        listed |= set(m['image'] for m in read_tree(r) or [])
+    time.sleep(0.3)     # the images of a checkpoint being written now
+    for img in glob.glob(os.path.join(ctx.img_dir, 'ckpt_*.img')):
+        h = read_header(img)
+        if h['pid'] == tree.root:
+            continue
+        ctx.check(h['flags'] & 1 or os.path.basename(img) in listed,
+                  '%s (pid %d) is not a member image of a root checkpoint: a member took '
+                  'periodic checkpoints of its own' % (img, h['pid']))
+    for name in tree.members:
+        ctx.check(len(glob.glob(os.path.join(ctx.img_dir, 'ckpt_*_%d_*.img' % tree.pid(name))))
+                  <= len(roots) + 1, '%s has more images than the root' % name)
 
 
 @tree_case('tree-refuse-stopped')
